@@ -1,0 +1,3 @@
+from shuzhi.cli.main import main
+
+main()

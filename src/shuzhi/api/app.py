@@ -1,0 +1,14 @@
+"""The API router tree, mounted by the server under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shuzhi.api.routers import audit, catalog, orgs, regions
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+    for module in (regions, orgs, catalog, audit):
+        api.include_router(module.router)
+    return api

@@ -1,0 +1,44 @@
+"""Typed dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from shuzhi.core.db import Database
+from shuzhi.core.errors import Unauthenticated
+from shuzhi.core.permissions import Actor
+from shuzhi.orgs import queries as orgs
+from shuzhi.orgs import service as orgs_service
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_actor(request: Request, session: SessionDep) -> Actor:
+    """The caller, from ``Authorization: Bearer <API token>``; 401 without one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated("present an API token as 'Authorization: Bearer <token>'")
+    account = orgs_service.resolve_token(session, plaintext=credential.strip())
+    request.state.actor_name = account.username
+    return orgs.actor_for(session, account)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

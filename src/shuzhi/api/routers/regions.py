@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from shuzhi.api.deps import ActorDep, SessionDep
+from shuzhi.regions import queries
+from shuzhi.regions.schemas import RegionList, RegionNode, RegionPublic
+
+router = APIRouter(prefix="/regions", tags=["regions"])
+
+
+@router.get("", response_model=RegionList)
+def list_regions(
+    session: SessionDep,
+    actor: ActorDep,
+    level: str | None = None,
+    parent: str | None = None,
+    q: str | None = Query(None, description="part of a name, or a code prefix"),
+) -> RegionList:
+    found = queries.search(session, level=level, parent=parent, q=q)
+    return RegionList(data=[RegionPublic.model_validate(r) for r in found], count=len(found))
+
+
+@router.get("/tree", response_model=list[RegionNode])
+def region_tree(session: SessionDep, actor: ActorDep, root: str | None = None) -> list[RegionNode]:
+    return queries.tree(session, root)
+
+
+@router.get("/{code}", response_model=RegionPublic)
+def get_region(code: str, session: SessionDep, actor: ActorDep) -> RegionPublic:
+    return RegionPublic.model_validate(queries.get(session, code))
+
+
+@router.get("/{code}/ancestors", response_model=RegionList)
+def region_ancestors(code: str, session: SessionDep, actor: ActorDep) -> RegionList:
+    found = queries.ancestors(session, code)
+    return RegionList(data=[RegionPublic.model_validate(r) for r in found], count=len(found))
+
+
+@router.get("/{code}/subtree", response_model=RegionList)
+def region_subtree(code: str, session: SessionDep, actor: ActorDep) -> RegionList:
+    found = queries.subtree(session, code)
+    return RegionList(data=[RegionPublic.model_validate(r) for r in found], count=len(found))

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shuzhi.catalog.rules import (
+    Classification,
+    FieldType,
+    Format,
+    Grade,
+    NationalLevel,
+    OpenAttribute,
+    PiiKind,
+    Sharing,
+    UpdateCycle,
+)
+from shuzhi.core.enums import System
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["id_card"])
+    title: str = Field("", max_length=120, examples=["公民身份号码"])
+    type: FieldType = FieldType.string
+    pii: PiiKind = PiiKind.none
+    nullable: bool = True
+    primary_key: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _primary_key_not_null(self) -> FieldSpec:
+        if self.primary_key and self.nullable:
+            self.nullable = False
+        return self
+
+
+class ResourceBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2, max_length=200)
+    summary: str = ""
+    provider: str = Field(description="code of the provider department")
+    classification: Classification = Classification.department
+    format: Format = Format.table
+    update_cycle: UpdateCycle = UpdateCycle.irregular
+    system: System
+    sharing: Sharing = Sharing.conditional
+    sharing_conditions: str = ""
+    open: OpenAttribute = OpenAttribute.prohibited
+    grade: Grade = Grade.L2
+    national_level: NationalLevel = NationalLevel.general
+    region: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", description="region the data covers")
+    tags: list[str] = Field(default_factory=list)
+    fields: list[FieldSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResourceBase:
+        names = [field.name for field in self.fields]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"field names repeat: {', '.join(duplicates)}")
+        if self.sharing is not Sharing.unconditional and not self.sharing_conditions.strip():
+            raise ValueError(
+                f"sharing {self.sharing.value} needs sharing_conditions saying when and why"
+            )
+        if self.grade is Grade.L4 and self.open is not OpenAttribute.prohibited:
+            raise ValueError("an L4 resource cannot be opened; set open: prohibited")
+        self.tags = sorted({tag.strip() for tag in self.tags if tag.strip()})
+        return self
+
+
+class ResourceCreate(ResourceBase):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{2,63}$", examples=["gat_resident_population"])
+
+
+class ResourceUpdate(ResourceBase):
+    """A full replacement of an editable resource's metadata."""
+
+
+class ResourceSummary(BaseModel):
+    code: str
+    name: str
+    summary: str
+    provider: str
+    provider_name: str
+    system: str
+    sharing: str
+    open: str
+    grade: str
+    region: str
+    state: str
+    tags: list[str]
+    updated_at: datetime
+
+
+class ResourcePublic(ResourceSummary):
+    classification: str
+    format: str
+    update_cycle: str
+    sharing_conditions: str
+    national_level: str
+    region_name: str
+    version: int
+    created_at: datetime
+    fields: list[FieldSpec]
+    transitions: list[str] = Field(
+        default_factory=list, description="lifecycle transitions the caller may fire now"
+    )
+
+
+class ResourceList(BaseModel):
+    data: list[ResourceSummary]
+    count: int
+
+
+class TransitionRequest(BaseModel):
+    comment: str | None = Field(None, max_length=2000)
+
+
+class HistoryEntry(BaseModel):
+    transition: str
+    from_state: str
+    to_state: str
+    actor: str
+    comment: str | None
+    at: datetime
+
+
+class ApplyResult(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+class CatalogStats(BaseModel):
+    total: int
+    by_state: dict[str, int]
+    published_by_system: dict[str, int]
+    published_by_grade: dict[str, int]
+    published_by_sharing: dict[str, int]

@@ -1,0 +1,1 @@
+"""The `shuzhi` command line: one command group per package, `--json` wherever data prints."""

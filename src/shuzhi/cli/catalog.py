@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shuzhi.catalog import queries, service
+from shuzhi.catalog.queries import Filters
+from shuzhi.cli.common import JsonOption, print_json, print_table, reading, writing
+from shuzhi.core.errors import ValidationFailed
+
+app = typer.Typer(help="The data resource catalog (目录).", no_args_is_help=True)
+
+
+def _list(filters: Filters, limit: int, json: bool) -> None:
+    with reading() as (session, actor):
+        found, total = queries.search(session, actor=actor, filters=filters, limit=limit)
+        rows = [queries.summary(r) for r in found]
+    if json:
+        print_json({"data": rows, "count": total})
+        return
+    print_table(
+        [(r.code, r.name, r.provider, r.grade, r.sharing, r.state) for r in rows],
+        ["code", "name", "provider", "grade", "sharing", "state"],
+    )
+    typer.echo(f"{len(rows)} of {total}")
+
+
+@app.command("list")
+def list_resources(
+    provider: str = typer.Option(None, help="Provider department code."),
+    system: str = typer.Option(None, help="System code."),
+    grade: str = typer.Option(None, help="L1, L2, L3 or L4."),
+    sharing: str = typer.Option(None, help="unconditional, conditional or none."),
+    state: str = typer.Option(None, help="draft, pending_review, published, rejected, withdrawn."),
+    limit: int = typer.Option(100, min=1, max=1000),
+    json: JsonOption = False,
+) -> None:
+    """List the resources the caller may see."""
+    _list(
+        Filters(provider=provider, system=system, grade=grade, sharing=sharing, state=state),
+        limit,
+        json,
+    )
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="Words that must all appear."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    json: JsonOption = False,
+) -> None:
+    """Full-text search over names, summaries, fields and tags."""
+    _list(Filters(q=query), limit, json)
+
+
+@app.command()
+def show(code: str, json: JsonOption = False) -> None:
+    """Show one resource with its fields and history."""
+    with reading() as (session, actor):
+        resource = queries.get(session, actor=actor, code=code)
+        public = queries.public(session, actor=actor, resource=resource)
+        history = queries.history(session, resource=resource)
+    if json:
+        print_json(
+            {
+                **public.model_dump(mode="json"),
+                "history": [h.model_dump(mode="json") for h in history],
+            }
+        )
+        return
+    typer.echo(f"{public.code}  {public.name}  [{public.state}]")
+    typer.echo(
+        f"provider {public.provider} · system {public.system} · grade {public.grade} · "
+        f"sharing {public.sharing} · open {public.open} · region {public.region}"
+    )
+    if public.summary:
+        typer.echo(public.summary)
+    print_table(
+        [
+            (
+                f.name,
+                f.title,
+                f.type.value,
+                f.pii.value,
+                "pk" if f.primary_key else "",
+                "" if f.nullable else "not null",
+            )
+            for f in public.fields
+        ],
+        ["field", "title", "type", "pii", "key", "null"],
+    )
+    for h in history:
+        typer.echo(
+            f"{h.at:%Y-%m-%d %H:%M} {h.actor} {h.transition}: {h.from_state} -> "
+            f"{h.to_state}{' · ' + h.comment if h.comment else ''}"
+        )
+
+
+@app.command()
+def apply(
+    file: Path = typer.Argument(..., help="A catalog YAML file."), json: JsonOption = False
+) -> None:
+    """Create or update every resource of a YAML file; one bad resource rejects the file."""
+    if not file.is_file():
+        raise ValidationFailed(f"{file}: no such file")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{file}: not UTF-8 text") from None
+    with writing() as (session, actor):
+        result = service.apply(session, actor=actor, text=text, source=file.name)
+    if json:
+        print_json(result)
+    else:
+        typer.echo(
+            f"{len(result.created)} created, {len(result.updated)} updated, "
+            f"{len(result.unchanged)} unchanged"
+        )
+
+
+def _transition(code: str, name: str, comment: str | None) -> None:
+    with writing() as (session, actor):
+        row = service.transition(session, actor=actor, code=code, name=name, comment=comment)
+    typer.echo(f"{code}: {row.from_state} -> {row.to_state}")
+
+
+@app.command()
+def submit(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+    """Submit a draft or rejected resource for review."""
+    _transition(code, "submit", comment)
+
+
+@app.command()
+def approve(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+    """Approve a submitted resource: it is published."""
+    _transition(code, "approve", comment)
+
+
+@app.command()
+def reject(
+    code: str, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
+) -> None:
+    """Send a submitted resource back, with the reason."""
+    _transition(code, "reject", comment)
+
+
+@app.command()
+def withdraw(
+    code: str, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
+) -> None:
+    """Withdraw a published resource, with the reason."""
+    _transition(code, "withdraw", comment)
+
+
+@app.command()
+def revise(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+    """Bring a withdrawn resource back to draft for editing."""
+    _transition(code, "revise", comment)

@@ -1,0 +1,84 @@
+"""What every command group shares: the database, the acting user, output."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from shuzhi.core.db import Database, get_database
+from shuzhi.core.permissions import SYSTEM, Actor
+from shuzhi.orgs import queries as orgs
+from shuzhi.orgs import service as orgs_service
+
+TOKEN_ENV = "SHUZHI_TOKEN"
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def database(*, check: bool = True) -> Database:
+    db = get_database()
+    if check:
+        db.check_revision()
+    return db
+
+
+def acting_user(session: Session) -> Actor:
+    """The user named by SHUZHI_TOKEN (an API token); without one, the local operator.
+
+    Whoever can run this command against the database holds its credentials anyway, so
+    the console acts as the platform operator unless a token says otherwise.
+    """
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return SYSTEM
+    account = orgs_service.resolve_token(session, plaintext=token)
+    return orgs.actor_for(session, account)
+
+
+@contextmanager
+def writing() -> Iterator[tuple[Session, Actor]]:
+    db = database()
+    with db.transaction() as session:
+        yield session, acting_user(session)
+
+
+@contextmanager
+def reading() -> Iterator[tuple[Session, Actor]]:
+    db = database()
+    with db.session() as session:
+        yield session, acting_user(session)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(_plain(value), ensure_ascii=False, indent=2, default=str))
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if ord(char) > 0x2E80 else 1 for char in text)
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        typer.echo(
+            "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
+        if index == 0:
+            typer.echo("  ".join("-" * w for w in widths))

@@ -1,0 +1,132 @@
+"""The `shuzhi` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from shuzhi import __version__
+from shuzhi.cli import catalog, db, orgs, regions
+from shuzhi.cli.common import JsonOption, database, print_json
+from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.settings import get_settings, reference_markdown
+
+app = typer.Typer(
+    name="shuzhi",
+    help="shuzhi (数治): the integrated intelligent public data platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(regions.app, name="regions")
+app.add_typer(orgs.departments, name="departments")
+app.add_typer(orgs.users, name="users")
+app.add_typer(orgs.roles, name="roles")
+app.add_typer(catalog.app, name="catalog")
+
+demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
+docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
+settings_app = typer.Typer(help="Effective settings.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(docs_app, name="docs")
+app.add_typer(settings_app, name="settings")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default from settings: 8000)."),
+) -> None:
+    """Serve the API and the cockpit."""
+    from shuzhi import server
+    from shuzhi.demo.build import logins
+
+    settings = get_settings()
+    database()  # refuse a database at an unknown or old revision before binding
+    host = host or settings.server.host
+    port = port or settings.server.port
+    typer.echo(
+        f"shuzhi {__version__} serving http://{host}:{port}/  (API: /api/v1, "
+        f"OpenAPI: /openapi.json)"
+    )
+    demo = logins(settings.data_dir)
+    if demo:
+        typer.echo(f"demo province: log in with any of these, password {demo['password']}")
+        for login in demo["logins"]:
+            typer.echo(
+                f"  {login['username']:<14} {login['role']:<17} "
+                f"{login['department'] or '(platform-wide)'}"
+            )
+    server.serve(host=host, port=port, settings=settings)
+
+
+@demo_app.command("build")
+def demo_build(
+    seed: int = typer.Option(None, help="Seed of the demo's choices."), json: JsonOption = False
+) -> None:
+    """Build the demo province in the configured data directory (does not serve it)."""
+    from shuzhi.demo.build import DEFAULT_SEED, build
+
+    settings = get_settings()
+    summary = build(
+        database(check=False),
+        seed=DEFAULT_SEED if seed is None else seed,
+        data_dir=settings.data_dir,
+    )
+    if json:
+        print_json(summary)
+    else:
+        typer.echo(
+            f"demo province ready in {settings.data_dir}: {summary['departments']} "
+            f"departments, {summary['resources']} resources, "
+            f"{len(summary['logins'])} logins (password {summary['password']})"
+        )
+
+
+@docs_app.command("generate")
+def docs_generate(out: Path = typer.Option(Path("docs/reference"), help="Directory.")) -> None:
+    """Write the CLI and settings references."""
+    from shuzhi.cli import reference
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cli.md").write_text(reference.markdown(app), encoding="utf-8")
+    (out / "settings.md").write_text(reference_markdown() + "\n", encoding="utf-8")
+    typer.echo(f"wrote {out / 'cli.md'} and {out / 'settings.md'}")
+
+
+@settings_app.command("show")
+def settings_show(json: JsonOption = False) -> None:
+    """Print the effective settings (secrets hidden)."""
+    settings = get_settings()
+    data = settings.model_dump(mode="json")
+    data["database"]["url"] = (
+        settings.database_url.split("@")[-1]
+        if "@" in settings.database_url
+        else settings.database_url
+    )
+    if json:
+        print_json(data)
+    else:
+        for group, values in data.items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    typer.echo(f"{group}.{key} = {value}")
+            else:
+                typer.echo(f"{group} = {values}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ShuzhiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)

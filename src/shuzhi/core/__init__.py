@@ -1,0 +1,1 @@
+"""Settings, database, errors, ids, clock, permissions, change audit, workflow, events."""

@@ -1,0 +1,152 @@
+"""The metadata store: engine, sessions, one writer, and the migration revision check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from shuzhi.core import dialect
+from shuzhi.core.errors import ConfigurationError, DatabaseRevisionError
+from shuzhi.core.settings import Settings, get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def migrations_path() -> Path:
+    return Path(str(resources.files("shuzhi") / "migrations"))
+
+
+class Database:
+    """One metadata store. Reads use ``session()``; writes go through ``transaction()``."""
+
+    def __init__(self, url: str, *, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.url = url
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url, echo=settings.database.echo, connect_args={"check_same_thread": False}
+            )
+            dialect.configure_sqlite(self.engine, busy_timeout_ms=settings.database.busy_timeout_ms)
+        else:
+            self.engine = create_engine(
+                url,
+                echo=settings.database.echo,
+                pool_size=settings.database.pool_size,
+                pool_pre_ping=True,
+            )
+        # SQLite has one writer at a time; serialising writers in the process avoids
+        # lock contention, and BEGIN IMMEDIATE covers writers in other processes.
+        self._write_lock = threading.Lock() if dialect.is_sqlite(self.engine) else None
+        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(
+            self.engine.execution_options(shuzhi_write=True), expire_on_commit=False
+        )
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A session for reading; it never commits."""
+        return self._reads()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work: everything in it, change log included, commits or none of it."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._writes() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # migrations -----------------------------------------------------------------
+
+    def alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(migrations_path()))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def upgrade(self, revision: str = "head") -> None:
+        command.upgrade(self.alembic_config(), revision)
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+        except OperationalError as exc:
+            raise ConfigurationError(f"cannot open the database: {exc.orig}") from None
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def check_revision(self) -> None:
+        """Refuse to run on a database this release did not migrate."""
+        current, head = self.current_revision(), self.head_revision()
+        if current == head:
+            return
+        if current is None:
+            raise DatabaseRevisionError(
+                "the database is empty or was never migrated; run `shuzhi db upgrade`"
+            )
+        scripts = ScriptDirectory.from_config(self.alembic_config())
+        known = {rev.revision for rev in scripts.walk_revisions()}
+        if current not in known:
+            raise DatabaseRevisionError(
+                f"the database is at revision {current}, which this release of shuzhi does "
+                "not know (was it migrated by a newer release?)"
+            )
+        raise DatabaseRevisionError(
+            f"the database is at revision {current} and this release needs {head}; "
+            "run `shuzhi db upgrade`"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_database() -> Database:
+    settings = get_settings()
+    return Database(settings.database_url, settings=settings)
+
+
+def reset_database() -> None:
+    if get_database.cache_info().currsize:
+        get_database().dispose()
+    get_database.cache_clear()

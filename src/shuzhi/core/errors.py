@@ -1,0 +1,63 @@
+"""The one error hierarchy. The API maps it to problem+json, the CLI to one line and exit 2."""
+
+from __future__ import annotations
+
+
+class ShuzhiError(Exception):
+    """A failure the user can act on. ``slug`` names its problem type."""
+
+    slug = "error"
+    title = "Request failed"
+    status = 400
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class ConfigurationError(ShuzhiError):
+    slug = "configuration"
+    title = "Configuration error"
+    status = 500
+
+
+class DatabaseRevisionError(ConfigurationError):
+    slug = "database-revision"
+    title = "Database is not at the expected revision"
+    status = 503
+
+
+class ValidationFailed(ShuzhiError):
+    slug = "validation"
+    title = "Invalid input"
+    status = 422
+
+
+class NotFound(ShuzhiError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(ShuzhiError):
+    slug = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class InvalidTransition(Conflict):
+    slug = "invalid-transition"
+    title = "Transition not allowed from the current state"
+
+
+class Unauthenticated(ShuzhiError):
+    slug = "unauthenticated"
+    title = "Authentication required"
+    status = 401
+
+
+class PermissionDenied(ShuzhiError):
+    slug = "forbidden"
+    title = "Permission denied"
+    status = 403

@@ -1,0 +1,31 @@
+"""In-process events: a lower package tells a higher one without importing it."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[str, dict[str, Any]], None]
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+log = logging.getLogger(__name__)
+
+
+def subscribe(name: str, handler: Handler) -> None:
+    if handler not in _handlers[name]:
+        _handlers[name].append(handler)
+
+
+def unsubscribe(name: str, handler: Handler) -> None:
+    if handler in _handlers[name]:
+        _handlers[name].remove(handler)
+
+
+def emit(name: str, **payload: Any) -> None:
+    """Call every handler of ``name``; a failing handler is logged, never raised."""
+    for handler in list(_handlers.get(name, ())):
+        try:
+            handler(name, payload)
+        except Exception:
+            log.exception("event handler failed", extra={"event": name})

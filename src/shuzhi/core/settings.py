@@ -1,0 +1,196 @@
+"""One settings object of nested groups.
+
+Environment variables follow the path: ``SHUZHI_DATABASE__URL`` sets ``database.url``;
+top-level fields are ``SHUZHI_DATA_DIR`` and ``SHUZHI_ENVIRONMENT``. An optional TOML
+file named by ``SHUZHI_CONFIG`` sits below the environment in precedence.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shuzhi.core.errors import ConfigurationError
+
+CONFIG_ENV = "SHUZHI_CONFIG"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata store. Empty: SQLite at DATA_DIR/shuzhi.db. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/db.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    busy_timeout_ms: int = Field(
+        10_000, ge=0, description="SQLite: how long a writer waits for the lock before failing."
+    )
+    pool_size: int = Field(5, ge=1, description="PostgreSQL: connections kept in the pool.")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `shuzhi serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `shuzhi serve` listens on.")
+
+
+class SecuritySettings(BaseModel):
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs cockpit sessions and form tokens. Required in production; "
+        "in development one is generated once and kept in DATA_DIR/secret_key.",
+    )
+    session_hours: int = Field(12, ge=1, description="Cockpit session lifetime.")
+    token_days: int = Field(90, ge=1, description="Default lifetime of a new API token.")
+    password_min_length: int = Field(10, ge=8, description="Shortest password accepted.")
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
+    argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory per hash, KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
+    secure_cookies: bool = Field(
+        False, description="Mark cookies Secure (set when served over HTTPS)."
+    )
+
+
+class WebSettings(BaseModel):
+    default_locale: Literal["zh-CN", "en"] = Field(
+        "zh-CN", description="Cockpit language when the user has not chosen one."
+    )
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: JSON lines unless stderr is a terminal."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHUZHI_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environment: Environment = Field(
+        Environment.development,
+        description="development or production; production refuses to start without secrets.",
+    )
+    data_dir: Path = Field(
+        Path("var"), description="Where the embedded database, the lake and files live."
+    )
+    database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
+    web: WebSettings = WebSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigurationError(f"{CONFIG_ENV} names {config_file}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'shuzhi.db').resolve()}"
+
+    def secret(self) -> bytes:
+        """The signing key; generated and kept in the data directory in development only."""
+        if self.security.secret_key is not None:
+            return self.security.secret_key.get_secret_value().encode()
+        if self.environment is Environment.production:
+            raise ConfigurationError(
+                "SHUZHI_SECURITY__SECRET_KEY must be set when SHUZHI_ENVIRONMENT=production"
+            )
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(f"setting {where}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings, so the next call reads the environment again."""
+    get_settings.cache_clear()
+
+
+def _env_name(path: list[str]) -> str:
+    head, *rest = path
+    return "SHUZHI_" + head.upper() + "".join("__" + part.upper() for part in rest)
+
+
+def reference_markdown() -> str:
+    """The settings reference in docs/, generated from the settings classes themselves."""
+    lines = [
+        "# Settings reference",
+        "",
+        "<!-- generated by `shuzhi docs generate`; a test fails when it drifts -->",
+        "",
+        "Every setting is read from the environment variable shown, or from the TOML file",
+        f"named by `{CONFIG_ENV}` (group tables such as `[database]`). The environment wins.",
+        "",
+    ]
+
+    def walk(model: type[BaseModel], path: list[str], title: str) -> None:
+        rows = []
+        nested = []
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                nested.append((name, annotation))
+                continue
+            default = field.default
+            shown = "(none)" if default is None else f"`{getattr(default, 'value', default)}`"
+            rows.append(f"| `{_env_name([*path, name])}` | {shown} | {field.description or ''} |")
+        if rows:
+            lines.extend(
+                [f"## {title}", "", "| variable | default | meaning |", "|---|---|---|", *rows, ""]
+            )
+        for name, sub in nested:
+            walk(sub, [*path, name], f"`{name}`")
+
+    walk(Settings, [], "Top level")
+    return "\n".join(lines)

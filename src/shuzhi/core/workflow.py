@@ -1,0 +1,190 @@
+"""One state machine engine for every item that moves through states.
+
+States and transitions are declared as data: FROM states -> TO state, the permission
+action that may fire it, whether a comment is required, and guards. Nothing assigns a
+state directly: a guarded model refuses any change of its state column made outside
+``Machine.fire``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from shuzhi.core import audit, clock, events
+from shuzhi.core.context import current_request_id
+from shuzhi.core.errors import InvalidTransition, NotFound, ValidationFailed
+from shuzhi.core.models import WorkflowTransition
+from shuzhi.core.permissions import Actor, Scope, allowed, require
+
+Guard = Callable[[Any], str | None]
+"""Returns why the transition may not happen now, or None when it may."""
+
+_firing: ContextVar[bool] = ContextVar("shuzhi_workflow_firing", default=False)
+
+
+@dataclass(frozen=True)
+class State:
+    code: str
+    zh: str
+    en: str
+    final: bool = False
+
+    def label(self, locale: str = "zh-CN") -> str:
+        return self.zh if locale.startswith("zh") else self.en
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[str]
+    target: str
+    action: str
+    zh: str
+    en: str
+    needs_comment: bool = False
+    guards: tuple[Guard, ...] = field(default=())
+
+    def label(self, locale: str = "zh-CN") -> str:
+        return self.zh if locale.startswith("zh") else self.en
+
+
+class Machine:
+    def __init__(
+        self,
+        name: str,
+        *,
+        states: Iterable[State],
+        initial: str,
+        transitions: Iterable[Transition],
+        state_attr: str = "state",
+    ) -> None:
+        self.name = name
+        self.states = {state.code: state for state in states}
+        self.initial = initial
+        self.transitions = {transition.name: transition for transition in transitions}
+        self.state_attr = state_attr
+        for transition in self.transitions.values():
+            unknown = (transition.sources | {transition.target}) - set(self.states)
+            if unknown:
+                raise ValueError(f"{name}.{transition.name} names unknown states {unknown}")
+        if initial not in self.states:
+            raise ValueError(f"{name}: unknown initial state {initial}")
+
+    def guard(self, model: type) -> type:
+        """Refuse assignments to the model's state column that do not come from ``fire``."""
+        attr = getattr(model, self.state_attr)
+
+        @event.listens_for(attr, "set", propagate=True)
+        def _check(target: Any, value: Any, oldvalue: Any, _initiator: Any) -> None:
+            if _firing.get():
+                return
+            state = getattr(target, "_sa_instance_state", None)
+            brand_new = state is None or (state.transient or state.pending)
+            if brand_new and value == self.initial:
+                return
+            raise InvalidTransition(
+                f"{self.name}: state may change only through a transition, not by assignment"
+            )
+
+        return model
+
+    def state_of(self, obj: Any) -> State:
+        return self.states[getattr(obj, self.state_attr)]
+
+    def available(self, obj: Any, actor: Actor, scope: Scope) -> list[Transition]:
+        """The transitions this actor could fire on obj now (for buttons and hints)."""
+        current = getattr(obj, self.state_attr)
+        return [
+            transition
+            for transition in self.transitions.values()
+            if current in transition.sources
+            and allowed(actor, transition.action, scope)
+            and not any(guard(obj) for guard in transition.guards)
+        ]
+
+    def fire(
+        self,
+        session: Session,
+        obj: Any,
+        name: str,
+        *,
+        actor: Actor,
+        scope: Scope,
+        object_id: str,
+        comment: str | None = None,
+    ) -> WorkflowTransition:
+        transition = self.transitions.get(name)
+        if transition is None:
+            raise NotFound(f"{self.name} has no transition {name!r}")
+        current = getattr(obj, self.state_attr)
+        require(actor, transition.action, scope, what=f"{self.name} {object_id}")
+        if current not in transition.sources:
+            raise InvalidTransition(
+                f"cannot {name} {self.name} {object_id}: it is {current}, and {name} needs "
+                + " or ".join(sorted(transition.sources))
+            )
+        comment = (comment or "").strip() or None
+        if transition.needs_comment and not comment:
+            raise ValidationFailed(f"{name} needs a comment giving the reason", field="comment")
+        for guard in transition.guards:
+            reason = guard(obj)
+            if reason:
+                raise InvalidTransition(f"cannot {name} {self.name} {object_id}: {reason}")
+        token = _firing.set(True)
+        try:
+            setattr(obj, self.state_attr, transition.target)
+        finally:
+            _firing.reset(token)
+        object_type = obj.__tablename__
+        row = WorkflowTransition(
+            machine=self.name,
+            object_type=object_type,
+            object_id=object_id,
+            transition=name,
+            from_state=current,
+            to_state=transition.target,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            request_id=current_request_id(),
+            comment=comment,
+            at=clock.now(),
+        )
+        session.add(row)
+        audit.record(
+            session,
+            actor=actor,
+            action=f"{object_type}.{name}",
+            object_type=object_type,
+            object_id=object_id,
+            before={self.state_attr: current},
+            after={self.state_attr: transition.target, "comment": comment},
+        )
+        session.flush()
+        events.emit(
+            "workflow.transition",
+            machine=self.name,
+            object_id=object_id,
+            transition=name,
+            from_state=current,
+            to_state=transition.target,
+        )
+        return row
+
+
+def history(session: Session, *, object_type: str, object_id: str) -> list[WorkflowTransition]:
+    return list(
+        session.scalars(
+            select(WorkflowTransition)
+            .where(
+                WorkflowTransition.object_type == object_type,
+                WorkflowTransition.object_id == object_id,
+            )
+            .order_by(WorkflowTransition.id)
+        )
+    )

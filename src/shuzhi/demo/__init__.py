@@ -1,0 +1,1 @@
+"""A deterministic demo province, built through the same services a user would call."""

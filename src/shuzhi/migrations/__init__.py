@@ -1,0 +1,9 @@
+"""One migration history for SQLite and PostgreSQL. ``metadata`` is every table."""
+
+from shuzhi.catalog import models as _catalog  # noqa: F401
+from shuzhi.core import models as _core  # noqa: F401
+from shuzhi.core.db import Base
+from shuzhi.orgs import models as _orgs  # noqa: F401
+from shuzhi.regions import models as _regions  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Departments, users, roles and their grants, API tokens, cockpit sessions."""

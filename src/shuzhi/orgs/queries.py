@@ -1,0 +1,177 @@
+"""Reads: departments, users, grants, tokens, and building an actor from its grants."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shuzhi.core.errors import NotFound
+from shuzhi.core.permissions import Actor, Grant, Scope
+from shuzhi.orgs.models import ApiToken, Department, Role, RoleGrant, User
+from shuzhi.orgs.schemas import DepartmentPublic, GrantPublic, UserPublic
+from shuzhi.regions import queries as regions
+from shuzhi.regions.models import Region
+
+
+def department(session: Session, code: str) -> Department:
+    found = session.scalar(select(Department).where(Department.code == code))
+    if found is None:
+        raise NotFound(f"unknown department code {code!r}", field="department")
+    return found
+
+
+department_by_code = department
+
+
+def department_by_id(session: Session, department_id: int) -> Department | None:
+    return session.get(Department, department_id)
+
+
+def department_scope(dept: Department) -> Scope:
+    return Scope(department_id=dept.id, region_code=dept.region_code)
+
+
+def departments(
+    session: Session,
+    *,
+    region: str | None = None,
+    system: str | None = None,
+    q: str | None = None,
+) -> list[Department]:
+    stmt = select(Department).order_by(Department.region_code, Department.code)
+    if region:
+        root = regions.get(session, region)
+        stmt = stmt.join(Region, Region.code == Department.region_code).where(
+            Region.path.startswith(root.path)
+        )
+    if q:
+        stmt = stmt.where(Department.name.contains(q) | Department.code.contains(q))
+    found = list(session.scalars(stmt))
+    if system:
+        found = [d for d in found if system in (d.systems or [])]
+    return found
+
+
+def department_public(session: Session, dept: Department) -> DepartmentPublic:
+    region = session.get(Region, dept.region_code)
+    return DepartmentPublic(
+        code=dept.code,
+        name=dept.name,
+        region=dept.region_code,
+        region_name=region.name if region else "",
+        level=dept.level,
+        parent=dept.parent.code if dept.parent else None,
+        systems=list(dept.systems or []),
+        credit_code=dept.credit_code,
+    )
+
+
+def department_descendants(session: Session, department_id: int) -> frozenset[int]:
+    """The department and every department under it."""
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for dept_id, parent_id in session.execute(select(Department.id, Department.parent_id)):
+        children[parent_id].append(dept_id)
+    found, stack = set(), [department_id]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        stack.extend(children.get(current, ()))
+    return frozenset(found)
+
+
+def user(session: Session, username: str) -> User:
+    found = session.scalar(select(User).where(User.username == username))
+    if found is None:
+        raise NotFound(f"unknown user {username!r}", field="username")
+    return found
+
+
+def users(session: Session, *, department: str | None = None) -> list[User]:
+    stmt = select(User).order_by(User.username)
+    if department:
+        stmt = stmt.where(User.department_id == department_by_code(session, department).id)
+    return list(session.scalars(stmt))
+
+
+def grants_of(session: Session, user_id: int) -> list[RoleGrant]:
+    return list(
+        session.scalars(
+            select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)
+        )
+    )
+
+
+def user_public(session: Session, account: User) -> UserPublic:
+    return UserPublic(
+        username=account.username,
+        display_name=account.display_name,
+        email=account.email,
+        department=account.department.code if account.department else None,
+        active=account.active,
+        grants=[
+            GrantPublic(
+                role=grant.role_code,
+                role_name=grant.role.name_zh,
+                department=grant.department.code if grant.department else None,
+                region=grant.region_code,
+            )
+            for grant in grants_of(session, account.id)
+        ],
+    )
+
+
+def roles(session: Session) -> list[Role]:
+    return list(session.scalars(select(Role).order_by(Role.code)))
+
+
+def role(session: Session, code: str) -> Role:
+    found = session.get(Role, code)
+    if found is None:
+        raise NotFound(f"unknown role {code!r}", field="role")
+    return found
+
+
+def actor_for(session: Session, account: User) -> Actor:
+    """The permission view of a user: each grant with its scopes expanded."""
+    grants = []
+    for grant in grants_of(session, account.id):
+        grants.append(
+            Grant(
+                role=grant.role_code,
+                actions=frozenset(grant.role.actions or ()),
+                departments=(
+                    department_descendants(session, grant.department_id)
+                    if grant.department_id is not None
+                    else None
+                ),
+                regions=(
+                    regions.subtree_codes(session, grant.region_code)
+                    if grant.region_code is not None
+                    else None
+                ),
+            )
+        )
+    return Actor(
+        id=account.id,
+        name=account.username,
+        grants=tuple(grants),
+        department_id=account.department_id,
+    )
+
+
+def tokens_of(session: Session, user_id: int, *, kind: str = "api") -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.kind == kind)
+            .order_by(ApiToken.id)
+        )
+    )
+
+
+def count_departments(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Department)) or 0

@@ -1,0 +1,71 @@
+"""Built-in roles, the actions they grant, and the code and password rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shuzhi.core.permissions import ALL
+
+DEPARTMENT_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,39}$")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    code: str
+    zh: str
+    en: str
+    actions: tuple[str, ...]
+
+
+# Every action a role may grant. Packages above add theirs in later releases.
+ACTIONS = {
+    "regions.manage": "load and change the region tree",
+    "orgs.manage_departments": "create and change departments",
+    "orgs.manage_users": "create users and grant roles within the scope",
+    "catalog.read_draft": "read resources that are not published",
+    "catalog.edit": "create and change draft resources",
+    "catalog.submit": "submit resources for review",
+    "catalog.review": "approve or reject submitted resources",
+    "catalog.withdraw": "withdraw published resources",
+    "audit.read": "read the change log",
+}
+
+BUILTIN_ROLES = (
+    RoleSpec("platform_admin", "平台管理员", "Platform administrator", (ALL,)),
+    RoleSpec(
+        "department_admin",
+        "部门管理员",
+        "Department administrator",
+        (
+            "orgs.manage_users",
+            "catalog.read_draft",
+            "catalog.edit",
+            "catalog.submit",
+            "catalog.withdraw",
+            "audit.read",
+        ),
+    ),
+    RoleSpec(
+        "data_officer",
+        "数据专员",
+        "Data officer",
+        ("catalog.read_draft", "catalog.edit", "catalog.submit", "catalog.withdraw"),
+    ),
+    RoleSpec("analyst", "数据分析师", "Analyst", ()),
+    RoleSpec("reform_office", "改革办", "Reform office", ()),
+    RoleSpec("auditor", "审计监督员", "Auditor", ("audit.read", "catalog.read_draft")),
+    RoleSpec("viewer", "查看者", "Viewer", ()),
+)
+
+
+def password_problem(password: str, *, min_length: int) -> str | None:
+    if len(password) < min_length:
+        return f"password must have at least {min_length} characters"
+    kinds = sum(
+        bool(re.search(pattern, password)) for pattern in (r"[a-z]", r"[A-Z]", r"\d", r"[^\w]")
+    )
+    if kinds < 3:
+        return "password must mix at least three of: lower case, upper case, digits, symbols"
+    return None

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shuzhi.core.enums import System
+
+
+class DepartmentCreate(BaseModel):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["zj_gat"])
+    name: str = Field(min_length=2, max_length=120, examples=["浙江省公安厅"])
+    region: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", examples=["330000"])
+    parent: str | None = Field(None, description="code of the parent department")
+    systems: list[System] = Field(default_factory=list)
+    credit_code: str | None = Field(None, description="GB 32100 unified social credit code")
+
+
+class DepartmentUpdate(BaseModel):
+    name: str | None = Field(None, min_length=2, max_length=120)
+    parent: str | None = None
+    systems: list[System] | None = None
+    credit_code: str | None = None
+
+
+class DepartmentPublic(BaseModel):
+    code: str
+    name: str
+    region: str
+    region_name: str
+    level: str
+    parent: str | None
+    systems: list[str]
+    credit_code: str | None
+
+
+class DepartmentList(BaseModel):
+    data: list[DepartmentPublic]
+    count: int
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=r"^[a-z][a-z0-9_.-]{2,39}$")
+    display_name: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=200)
+    department: str | None = Field(None, description="code of the user's department")
+    email: str | None = Field(None, max_length=120)
+
+
+class GrantPublic(BaseModel):
+    role: str
+    role_name: str
+    department: str | None
+    region: str | None
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    username: str
+    display_name: str
+    email: str | None
+    department: str | None
+    active: bool
+    grants: list[GrantPublic] = []
+
+
+class UserList(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+class GrantCreate(BaseModel):
+    role: str
+    department: str | None = Field(None, description="department code; empty: any department")
+    region: str | None = Field(None, description="root of the region subtree; empty: any")
+
+
+class RolePublic(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    actions: list[str]
+
+
+class RoleList(BaseModel):
+    data: list[RolePublic]
+    count: int
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    days: int | None = Field(None, ge=1, le=3650, description="lifetime; default from settings")
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret; shown this once and never again")
+
+
+class TokenList(BaseModel):
+    data: list[TokenPublic]
+    count: int

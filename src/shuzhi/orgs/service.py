@@ -1,0 +1,502 @@
+"""Use cases for departments, users, grants, tokens and logins. The only writer of orgs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shuzhi.core import audit, clock, ids
+from shuzhi.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
+from shuzhi.core.permissions import SYSTEM, Actor, Scope, allowed, require
+from shuzhi.core.settings import get_settings
+from shuzhi.core.standards import is_credit_code
+from shuzhi.orgs import queries, security
+from shuzhi.orgs.models import ApiToken, Department, Role, RoleGrant, User
+from shuzhi.orgs.rules import BUILTIN_ROLES, USERNAME, password_problem
+from shuzhi.orgs.schemas import DepartmentCreate, DepartmentUpdate, GrantCreate, UserCreate
+from shuzhi.regions import queries as regions
+
+TOKEN_PREFIX = "shz_"
+
+
+def sync_builtin_roles(session: Session) -> int:
+    """Make the role table match the built-in roles; returns how many rows changed."""
+    changed = 0
+    for spec in BUILTIN_ROLES:
+        role = session.get(Role, spec.code)
+        values = {
+            "name_zh": spec.zh,
+            "name_en": spec.en,
+            "actions": list(spec.actions),
+            "builtin": True,
+        }
+        if role is None:
+            session.add(Role(code=spec.code, **values))
+            changed += 1
+        elif any(getattr(role, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(role, key, value)
+            changed += 1
+    if changed:
+        session.flush()
+        audit.record(
+            session,
+            actor=SYSTEM,
+            action="role.sync",
+            object_type="role",
+            object_id="*",
+            after={"changed": changed},
+        )
+    return changed
+
+
+# departments ------------------------------------------------------------------------
+
+
+def _check_credit_code(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    value = value.strip().upper()
+    if not is_credit_code(value):
+        raise ValidationFailed(
+            f"credit code {value!r} fails the GB 32100 check character", field="credit_code"
+        )
+    return value
+
+
+def create_department(session: Session, *, actor: Actor, data: DepartmentCreate) -> Department:
+    region = regions.get(session, data.region)
+    parent = queries.department(session, data.parent) if data.parent else None
+    scope = queries.department_scope(parent) if parent else Scope(region_code=region.code)
+    require(actor, "orgs.manage_departments", scope, what=f"department {data.code}")
+    if session.scalar(select(Department.id).where(Department.code == data.code)):
+        raise Conflict(f"department {data.code} already exists", field="code")
+    dept = Department(
+        code=data.code,
+        name=data.name,
+        region_code=region.code,
+        level=region.level,
+        parent_id=parent.id if parent else None,
+        systems=[system.value for system in data.systems],
+        credit_code=_check_credit_code(data.credit_code),
+        created_at=clock.now(),
+    )
+    session.add(dept)
+    _flush_unique(session, f"department {data.code}")
+    audit.record(
+        session,
+        actor=actor,
+        action="department.create",
+        object_type="department",
+        object_id=dept.code,
+        object_repr=dept.name,
+        after=audit.snapshot(dept),
+    )
+    return dept
+
+
+def update_department(
+    session: Session, *, actor: Actor, code: str, data: DepartmentUpdate
+) -> Department:
+    dept = queries.department(session, code)
+    require(
+        actor, "orgs.manage_departments", queries.department_scope(dept), what=f"department {code}"
+    )
+    before = audit.snapshot(dept)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name"):
+        dept.name = changes["name"]
+    if "systems" in changes and changes["systems"] is not None:
+        dept.systems = [system.value for system in data.systems or []]
+    if "credit_code" in changes:
+        dept.credit_code = _check_credit_code(changes["credit_code"])
+    if "parent" in changes:
+        if changes["parent"]:
+            parent = queries.department(session, changes["parent"])
+            if parent.id in queries.department_descendants(session, dept.id):
+                raise ValidationFailed(
+                    f"department {parent.code} is under {code}; it cannot be its parent",
+                    field="parent",
+                )
+            dept.parent_id = parent.id
+        else:
+            dept.parent_id = None
+    _flush_unique(session, f"department {code}")
+    after = audit.snapshot(dept)
+    if after != before:
+        audit.record(
+            session,
+            actor=actor,
+            action="department.update",
+            object_type="department",
+            object_id=code,
+            object_repr=dept.name,
+            before=before,
+            after=after,
+        )
+    return dept
+
+
+def apply_department(session: Session, *, actor: Actor, data: DepartmentCreate) -> Department:
+    """Create the department, or bring an existing one in line with ``data``."""
+    existing = session.scalar(select(Department).where(Department.code == data.code))
+    if existing is None:
+        return create_department(session, actor=actor, data=data)
+    if existing.region_code != data.region:
+        raise Conflict(
+            f"department {data.code} is in region {existing.region_code}, not {data.region}",
+            field="region",
+        )
+    return update_department(
+        session,
+        actor=actor,
+        code=data.code,
+        data=DepartmentUpdate(
+            name=data.name, parent=data.parent, systems=data.systems, credit_code=data.credit_code
+        ),
+    )
+
+
+def _flush_unique(session: Session, what: str) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} clashes with an existing record: {exc.orig}") from None
+
+
+# users and grants ---------------------------------------------------------------------
+
+
+def _user_scope(session: Session, account_department_id: int | None) -> Scope | None:
+    if account_department_id is None:
+        return None
+    dept = session.get(Department, account_department_id)
+    return queries.department_scope(dept) if dept else None
+
+
+def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
+    if not USERNAME.match(data.username):
+        raise ValidationFailed(f"username {data.username!r} is not allowed", field="username")
+    dept = queries.department(session, data.department) if data.department else None
+    require(
+        actor,
+        "orgs.manage_users",
+        queries.department_scope(dept) if dept else None,
+        what=f"user {data.username}",
+    )
+    problem = password_problem(
+        data.password, min_length=get_settings().security.password_min_length
+    )
+    if problem:
+        raise ValidationFailed(problem, field="password")
+    if session.scalar(select(User.id).where(User.username == data.username)):
+        raise Conflict(f"user {data.username} already exists", field="username")
+    account = User(
+        username=data.username,
+        display_name=data.display_name,
+        email=data.email,
+        password_hash=security.hash_password(data.password),
+        department_id=dept.id if dept else None,
+        active=True,
+        created_at=clock.now(),
+    )
+    session.add(account)
+    _flush_unique(session, f"user {data.username}")
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        object_type="user",
+        object_id=account.username,
+        object_repr=account.display_name,
+        after=audit.snapshot(account),
+    )
+    return account
+
+
+def set_password(session: Session, *, actor: Actor, username: str, password: str) -> User:
+    account = queries.user(session, username)
+    if actor.id != account.id:
+        require(
+            actor,
+            "orgs.manage_users",
+            _user_scope(session, account.department_id),
+            what=f"user {username}",
+        )
+    problem = password_problem(password, min_length=get_settings().security.password_min_length)
+    if problem:
+        raise ValidationFailed(problem, field="password")
+    account.password_hash = security.hash_password(password)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.set_password",
+        object_type="user",
+        object_id=username,
+        after={"password": "changed"},
+    )
+    return account
+
+
+def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> User:
+    account = queries.user(session, username)
+    require(
+        actor,
+        "orgs.manage_users",
+        _user_scope(session, account.department_id),
+        what=f"user {username}",
+    )
+    if account.active != active:
+        account.active = active
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="user.activate" if active else "user.deactivate",
+            object_type="user",
+            object_id=username,
+            before={"active": not active},
+            after={"active": active},
+        )
+    return account
+
+
+def grant_role(session: Session, *, actor: Actor, username: str, data: GrantCreate) -> RoleGrant:
+    """Give a user a role for a department and region subtree.
+
+    A grantor can hand out only what it holds itself over that scope, so a department
+    administrator cannot make anyone a platform administrator.
+    """
+    account = queries.user(session, username)
+    role = queries.role(session, data.role)
+    dept = queries.department(session, data.department) if data.department else None
+    region = regions.get(session, data.region) if data.region else None
+    scope = (
+        Scope(department_id=dept.id, region_code=region.code if region else dept.region_code)
+        if dept
+        else (Scope(region_code=region.code) if region else None)
+    )
+    require(actor, "orgs.manage_users", scope, what=f"grants of {username}")
+    beyond = [action for action in role.actions if not allowed(actor, action, scope)]
+    if beyond:
+        raise PermissionDenied(
+            f"{actor.name} cannot grant {role.code}: it does not hold {', '.join(beyond)} there"
+        )
+    existing = session.scalar(
+        select(RoleGrant).where(
+            RoleGrant.user_id == account.id,
+            RoleGrant.role_code == role.code,
+            RoleGrant.department_id.is_(None)
+            if dept is None
+            else RoleGrant.department_id == dept.id,
+            RoleGrant.region_code.is_(None)
+            if region is None
+            else RoleGrant.region_code == region.code,
+        )
+    )
+    if existing is not None:
+        return existing
+    grant = RoleGrant(
+        user_id=account.id,
+        role_code=role.code,
+        department_id=dept.id if dept else None,
+        region_code=region.code if region else None,
+        created_at=clock.now(),
+    )
+    session.add(grant)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.grant",
+        object_type="user",
+        object_id=username,
+        after={"role": role.code, "department": data.department, "region": data.region},
+    )
+    return grant
+
+
+def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCreate) -> None:
+    account = queries.user(session, username)
+    for grant in queries.grants_of(session, account.id):
+        dept_code = grant.department.code if grant.department else None
+        if (grant.role_code, dept_code, grant.region_code) == (
+            data.role,
+            data.department,
+            data.region,
+        ):
+            scope = (
+                Scope(
+                    department_id=grant.department_id,
+                    region_code=grant.region_code or grant.department.region_code,
+                )
+                if grant.department
+                else (Scope(region_code=grant.region_code) if grant.region_code else None)
+            )
+            require(actor, "orgs.manage_users", scope, what=f"grants of {username}")
+            session.delete(grant)
+            session.flush()
+            audit.record(
+                session,
+                actor=actor,
+                action="user.revoke",
+                object_type="user",
+                object_id=username,
+                before={"role": data.role, "department": data.department, "region": data.region},
+            )
+            return
+    raise NotFound(f"{username} holds no such grant of {data.role}")
+
+
+# authentication ----------------------------------------------------------------------
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """The user with this password, or Unauthenticated (the same message either way)."""
+    account = session.scalar(select(User).where(User.username == username))
+    if account is None:
+        security.burn_time(password)
+        raise Unauthenticated("wrong username or password")
+    if not security.verify_password(account.password_hash, password) or not account.active:
+        raise Unauthenticated("wrong username or password")
+    account.last_login_at = clock.now()
+    if security.hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = security.hash_password(password)
+    session.flush()
+    return account
+
+
+def _new_token(
+    session: Session, *, account: User, kind: str, name: str, lifetime: timedelta
+) -> tuple[ApiToken, str]:
+    secret = ids.secret_token(24)
+    plaintext = f"{TOKEN_PREFIX}{secret}"
+    now = clock.now()
+    token = ApiToken(
+        user_id=account.id,
+        kind=kind,
+        name=name,
+        prefix=plaintext[:10],
+        token_hash=ids.digest(plaintext),
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def create_token(
+    session: Session, *, actor: Actor, username: str, name: str, days: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new API token; the plaintext is returned once and only its hash is kept."""
+    account = queries.user(session, username)
+    if actor.id != account.id:
+        require(
+            actor,
+            "orgs.manage_users",
+            _user_scope(session, account.department_id),
+            what=f"tokens of {username}",
+        )
+    lifetime = timedelta(days=days or get_settings().security.token_days)
+    token, plaintext = _new_token(
+        session, account=account, kind="api", name=name, lifetime=lifetime
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="token.create",
+        object_type="api_token",
+        object_id=token.id,
+        object_repr=f"{username}:{name}",
+        after={"prefix": token.prefix, "expires_at": token.expires_at},
+    )
+    return token, plaintext
+
+
+def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.kind != "api":
+        raise NotFound(f"no API token {token_id}")
+    if actor.id != token.user_id:
+        require(
+            actor,
+            "orgs.manage_users",
+            _user_scope(session, token.user.department_id),
+            what=f"tokens of {token.user.username}",
+        )
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoke",
+            object_type="api_token",
+            object_id=token.id,
+            object_repr=token.prefix,
+            after={"revoked_at": token.revoked_at},
+        )
+    return token
+
+
+def resolve_token(session: Session, *, plaintext: str, kind: str = "api") -> User:
+    """The active user behind a live token of this kind, or Unauthenticated."""
+    if not plaintext.startswith(TOKEN_PREFIX):
+        raise Unauthenticated("malformed token")
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+    now = clock.now()
+    if token is None or token.kind != kind:
+        raise Unauthenticated("unknown token")
+    if token.revoked_at is not None:
+        raise Unauthenticated("token revoked")
+    if token.expires_at <= now:
+        raise Unauthenticated("token expired")
+    if not token.user.active:
+        raise Unauthenticated("user deactivated")
+    return token.user
+
+
+def touch_token(session: Session, *, plaintext: str) -> None:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+    if token is not None:
+        token.last_used_at = clock.now()
+
+
+def start_session(session: Session, *, account: User) -> str:
+    """A cockpit login: a session token whose hash is kept, so logout can revoke it."""
+    lifetime = timedelta(hours=get_settings().security.session_hours)
+    _token, plaintext = _new_token(
+        session, account=account, kind="session", name="cockpit", lifetime=lifetime
+    )
+    audit.record(
+        session,
+        actor=Actor(id=account.id, name=account.username),
+        action="session.start",
+        object_type="user",
+        object_id=account.username,
+    )
+    return plaintext
+
+
+def end_session(session: Session, *, plaintext: str) -> None:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+    if token is not None and token.kind == "session" and token.revoked_at is None:
+        token.revoked_at = clock.now()
+        audit.record(
+            session,
+            actor=Actor(id=token.user_id, name=token.user.username),
+            action="session.end",
+            object_type="user",
+            object_id=token.user.username,
+        )

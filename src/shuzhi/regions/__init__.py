@@ -1,0 +1,1 @@
+"""Administrative divisions (GB/T 2260) and tree queries."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shuzhi.core.db import Base
+
+
+class Region(Base):
+    """A node of the administrative tree. ``path`` lists the codes from the root,
+    slash-separated and slash-ended, so a subtree is one prefix match."""
+
+    __tablename__ = "region"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(10), index=True)
+    parent_code: Mapped[str | None] = mapped_column(
+        ForeignKey("region.code", ondelete="RESTRICT"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(80), unique=True)
+
+    def __repr__(self) -> str:
+        return f"Region({self.code} {self.name})"

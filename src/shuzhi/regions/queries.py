@@ -1,0 +1,82 @@
+"""Reads over the region tree."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shuzhi.core.errors import NotFound
+from shuzhi.regions.models import Region
+from shuzhi.regions.schemas import RegionNode
+
+
+def get(session: Session, code: str) -> Region:
+    region = session.get(Region, code)
+    if region is None:
+        raise NotFound(f"unknown region code {code!r}", field="region")
+    return region
+
+
+def ancestors(session: Session, code: str) -> list[Region]:
+    """From the root down to, and not including, the region itself."""
+    region = get(session, code)
+    codes = region.path.strip("/").split("/")[:-1]
+    found = {r.code: r for r in session.scalars(select(Region).where(Region.code.in_(codes)))}
+    return [found[c] for c in codes]
+
+
+def subtree(session: Session, code: str) -> list[Region]:
+    """The region and every region under it, ordered by path."""
+    region = get(session, code)
+    return list(
+        session.scalars(
+            select(Region).where(Region.path.startswith(region.path)).order_by(Region.path)
+        )
+    )
+
+
+def subtree_codes(session: Session, code: str) -> frozenset[str]:
+    region = get(session, code)
+    return frozenset(
+        session.scalars(select(Region.code).where(Region.path.startswith(region.path)))
+    )
+
+
+def roots(session: Session) -> list[Region]:
+    return list(session.scalars(select(Region).where(Region.parent_code.is_(None))))
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Region)) or 0
+
+
+def tree(session: Session, root: str | None = None) -> list[RegionNode]:
+    """The nested tree under ``root`` (or every root)."""
+    tops = [get(session, root)] if root else roots(session)
+    result: list[RegionNode] = []
+    for top in tops:
+        nodes = subtree(session, top.code)
+        by_code = {node.code: RegionNode.model_validate(node) for node in nodes}
+        for node in nodes:
+            if node.code != top.code and node.parent_code in by_code:
+                by_code[node.parent_code].children.append(by_code[node.code])
+        result.append(by_code[top.code])
+    return result
+
+
+def search(
+    session: Session,
+    *,
+    level: str | None = None,
+    parent: str | None = None,
+    q: str | None = None,
+    limit: int = 500,
+) -> list[Region]:
+    stmt = select(Region).order_by(Region.path)
+    if level:
+        stmt = stmt.where(Region.level == level)
+    if parent:
+        stmt = stmt.where(Region.parent_code == parent)
+    if q:
+        stmt = stmt.where(Region.name.contains(q) | Region.code.startswith(q))
+    return list(session.scalars(stmt.limit(limit)))

@@ -1,0 +1,141 @@
+"""The ASGI application: the REST API, the cockpit, health, metrics, one middleware stack."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shuzhi import __version__, web
+from shuzhi.api import app as api_app
+from shuzhi.api import problems
+from shuzhi.core import ids, logs
+from shuzhi.core.context import request_id_var
+from shuzhi.core.db import Database, get_database
+from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.settings import Settings, get_settings
+from shuzhi.demo.build import logins as demo_logins
+
+log = logging.getLogger("shuzhi.http")
+
+REQUESTS = Counter("shuzhi_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("shuzhi_http_request_seconds", "HTTP request duration", ["method", "route"])
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return (
+        path.startswith("/api/")
+        or path in ("/healthz", "/readyz", "/metrics")
+        or "application/json" in request.headers.get("accept", "")
+    )
+
+
+def create_app(database: Database | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or get_database()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        database.check_revision()
+        yield
+
+    app = FastAPI(
+        title="shuzhi",
+        version=__version__,
+        description="Integrated intelligent public data platform (一体化智能化公共数据平台)",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.database = database
+    app.state.settings = settings
+    demo = demo_logins(settings.data_dir)
+    app.state.demo_logins = (
+        [{**login, "password": demo["password"]} for login in demo["logins"]] if demo else None
+    )
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else ids.request_id()
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(request.method, route).observe(elapsed)
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "request_id": rid,
+                "status": response.status_code,
+                "ms": round(elapsed * 1000, 1),
+                "route": route,
+            },
+        )
+        return response
+
+    @app.exception_handler(ShuzhiError)
+    async def shuzhi_error(request: Request, exc: ShuzhiError) -> Response:
+        if _wants_json(request):
+            return problems.from_error(exc)
+        return web.error_page(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return problems.from_validation(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return problems.problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+        return web.error_page(request, ShuzhiError(str(exc.detail)), status=exc.status_code)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        try:
+            database.check_revision()
+        except ShuzhiError as exc:
+            return problems.from_error(exc)
+        return JSONResponse({"status": "ready", "database": database.backend})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(api_app.router())
+    web.install(app)
+    return app
+
+
+def serve(*, host: str, port: int, settings: Settings | None = None) -> None:
+    import uvicorn
+
+    settings = settings or get_settings()
+    logs.configure(settings)
+    uvicorn.run(
+        create_app(settings=settings), host=host, port=port, log_config=None, access_log=False
+    )

@@ -1,0 +1,127 @@
+"""Templates, the page context every view shares, navigation, and error pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from shuzhi.catalog import rules as catalog_rules
+from shuzhi.core import enums
+from shuzhi.core.errors import ShuzhiError, Unauthenticated
+from shuzhi.core.permissions import ANONYMOUS, Actor, allowed
+from shuzhi.regions.rules import Level
+from shuzhi.web import i18n
+from shuzhi.web.session import LANG_COOKIE, csrf_token
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+LABELS: dict[str, type[enums.LabeledEnum]] = {
+    "system": enums.System,
+    "light": enums.Light,
+    "classification": catalog_rules.Classification,
+    "format": catalog_rules.Format,
+    "update_cycle": catalog_rules.UpdateCycle,
+    "sharing": catalog_rules.Sharing,
+    "open": catalog_rules.OpenAttribute,
+    "grade": catalog_rules.Grade,
+    "national_level": catalog_rules.NationalLevel,
+    "field_type": catalog_rules.FieldType,
+    "pii": catalog_rules.PiiKind,
+    "level": Level,
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    label: str
+    action: str | None = None  # shown only to actors allowed this platform-wide action
+
+
+# Later parts (lake, gateway, brain, loop) add their entries here as they land.
+NAV = (
+    NavItem("/", "Cockpit"),
+    NavItem("/catalog", "Catalog"),
+    NavItem("/departments", "Departments"),
+    NavItem("/regions", "Regions"),
+    NavItem("/changes", "Change log", action="audit.read"),
+)
+
+
+def locale_of(request: Request) -> str:
+    default = request.app.state.settings.web.default_locale
+    return i18n.normalise(
+        request.query_params.get("lang") or request.cookies.get(LANG_COOKIE), default
+    )
+
+
+def label(locale: str) -> Any:
+    def _label(kind: str, value: str | None) -> str:
+        if value is None:
+            return ""
+        enum = LABELS.get(kind)
+        if enum is None:
+            return value
+        try:
+            return enum(value).label(locale)
+        except ValueError:
+            return value
+
+    return _label
+
+
+def render(
+    request: Request, template: str, *, actor: Actor = ANONYMOUS, status: int = 200, **context: Any
+) -> HTMLResponse:
+    locale = locale_of(request)
+    nav = [item for item in NAV if item.action is None or allowed(actor, item.action)]
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "_": i18n.translator(locale),
+            "locale": locale,
+            "label": label(locale),
+            "labels": LABELS,
+            "actor": actor,
+            "display_name": getattr(request.state, "display_name", actor.name),
+            "nav": nav,
+            "path": request.url.path,
+            "csrf": csrf_token(request) if actor.authenticated else "",
+            "flash": request.query_params.get("flash"),
+            **context,
+        },
+        status_code=status,
+    )
+    if request.query_params.get("lang") in i18n.LOCALES:
+        response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def error_page(request: Request, exc: ShuzhiError, status: int | None = None) -> Response:
+    if isinstance(exc, Unauthenticated):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return render(
+        request,
+        "error.html",
+        status=status or exc.status,
+        error=exc,
+        actor=getattr(request.state, "actor", ANONYMOUS),
+    )
+
+
+def install(app: FastAPI) -> None:
+    from shuzhi.web.views import audit, auth, catalog, home, orgs, regions
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for module in (auth, home, catalog, orgs, regions, audit):
+        app.include_router(module.router, include_in_schema=False)

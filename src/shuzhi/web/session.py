@@ -1,0 +1,45 @@
+"""The cockpit's login session: a cookie holding a session token, and form tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from shuzhi.core.errors import PermissionDenied, ShuzhiError
+from shuzhi.core.permissions import ANONYMOUS, Actor
+from shuzhi.orgs import queries as orgs
+from shuzhi.orgs import service as orgs_service
+
+COOKIE = "shuzhi_session"
+LANG_COOKIE = "shuzhi_lang"
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(COOKIE)
+
+
+def actor_from_cookie(request: Request, session: Session) -> Actor:
+    token = session_token(request)
+    if not token:
+        return ANONYMOUS
+    try:
+        account = orgs_service.resolve_token(session, plaintext=token, kind="session")
+    except ShuzhiError:
+        return ANONYMOUS
+    request.state.display_name = account.display_name
+    return orgs.actor_for(session, account)
+
+
+def csrf_token(request: Request) -> str:
+    """Bound to the session: a form token is useless without the cookie, and vice versa."""
+    secret = request.app.state.settings.secret()
+    token = session_token(request) or ""
+    return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    if not submitted or not hmac.compare_digest(submitted, csrf_token(request)):
+        raise PermissionDenied("the form has expired or did not come from this site; reload it")

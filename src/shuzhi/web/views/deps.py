@@ -1,0 +1,41 @@
+"""Dependencies of the cockpit views."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from shuzhi.core.db import Database
+from shuzhi.core.errors import Unauthenticated
+from shuzhi.core.permissions import Actor
+from shuzhi.web.session import actor_from_cookie
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def page_actor(request: Request, session: SessionDep) -> Actor:
+    """The signed-in user; without one the error handler sends the browser to /login."""
+    actor = actor_from_cookie(request, session)
+    request.state.actor = actor
+    if not actor.authenticated:
+        raise Unauthenticated("log in")
+    return actor
+
+
+PageActor = Annotated[Actor, Depends(page_actor)]
