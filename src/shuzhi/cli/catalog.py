@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,6 +11,7 @@ from shuzhi.cli.common import JsonOption, print_json, print_table, reading, writ
 from shuzhi.core.errors import ValidationFailed
 
 app = typer.Typer(help="The data resource catalog (目录).", no_args_is_help=True)
+Code = Annotated[str, typer.Argument(help="Resource code.")]
 
 
 def _list(filters: Filters, limit: int, json: bool) -> None:
@@ -55,7 +57,7 @@ def search(
 
 
 @app.command()
-def show(code: str, json: JsonOption = False) -> None:
+def show(code: Code, json: JsonOption = False) -> None:
     """Show one resource with its fields and history."""
     with reading() as (session, actor):
         resource = queries.get(session, actor=actor, code=code)
@@ -126,20 +128,20 @@ def _transition(code: str, name: str, comment: str | None) -> None:
 
 
 @app.command()
-def submit(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def submit(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
     """Submit a draft or rejected resource for review."""
     _transition(code, "submit", comment)
 
 
 @app.command()
-def approve(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def approve(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
     """Approve a submitted resource: it is published."""
     _transition(code, "approve", comment)
 
 
 @app.command()
 def reject(
-    code: str, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
+    code: Code, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
 ) -> None:
     """Send a submitted resource back, with the reason."""
     _transition(code, "reject", comment)
@@ -147,13 +149,13 @@ def reject(
 
 @app.command()
 def withdraw(
-    code: str, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
+    code: Code, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
 ) -> None:
     """Withdraw a published resource, with the reason."""
     _transition(code, "withdraw", comment)
 
 
 @app.command()
-def revise(code: str, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def revise(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
     """Bring a withdrawn resource back to draft for editing."""
     _transition(code, "revise", comment)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import Annotated
 
 import typer
 
@@ -16,6 +17,7 @@ users = typer.Typer(help="Users, role grants and API tokens.", no_args_is_help=T
 roles = typer.Typer(help="Roles and the actions they grant.", no_args_is_help=True)
 
 PASSWORD_ENV = "SHUZHI_PASSWORD"
+Username = Annotated[str, typer.Argument(help="Login name.")]
 
 
 @departments.command("list")
@@ -151,7 +153,7 @@ def create_user(
 
 @users.command("grant")
 def grant(
-    username: str,
+    username: Username,
     role: str = typer.Option(..., help="Role code."),
     department: str = typer.Option(None, help="Department code (and those under it)."),
     region: str = typer.Option(None, help="Root of a region subtree."),
@@ -169,7 +171,7 @@ def grant(
 
 @users.command("revoke")
 def revoke(
-    username: str,
+    username: Username,
     role: str = typer.Option(..., help="Role code."),
     department: str = typer.Option(None),
     region: str = typer.Option(None),
@@ -186,7 +188,7 @@ def revoke(
 
 
 @users.command("set-password")
-def set_password(username: str) -> None:
+def set_password(username: Username) -> None:
     """Set a user's password (from SHUZHI_PASSWORD or a prompt)."""
     password = _password(prompt=os.isatty(0))
     with writing() as (session, actor):
@@ -196,7 +198,7 @@ def set_password(username: str) -> None:
 
 @users.command("token-create")
 def token_create(
-    username: str,
+    username: Username,
     name: str = typer.Option(..., help="What the token is for."),
     days: int = typer.Option(None, help="Lifetime in days."),
     json: JsonOption = False,
@@ -220,7 +222,9 @@ def token_create(
 
 
 @users.command("token-revoke")
-def token_revoke(token_id: int) -> None:
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="Id shown by token-create.")],
+) -> None:
     """Revoke an API token by id."""
     with writing() as (session, actor):
         service.revoke_token(session, actor=actor, token_id=token_id)

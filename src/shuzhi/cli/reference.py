@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 import typer
 
 
-def _command_lines(command: click.Command, path: str, lines: list[str]) -> None:
-    if isinstance(command, click.Group):
+def _command_lines(command: Any, path: str, lines: list[str]) -> None:
+    # Typer ships its own copy of click, so commands are recognised by shape, not class.
+    if hasattr(command, "commands"):
         if command.help and path != "shuzhi":
             lines.extend([f"## `{path}`", "", command.help.strip(), ""])
         for name in sorted(command.commands):
@@ -18,12 +20,11 @@ def _command_lines(command: click.Command, path: str, lines: list[str]) -> None:
         lines.extend([command.help.strip(), ""])
     params = []
     for param in command.params:
-        if isinstance(param, click.Argument):
-            params.append(
-                f"| `{param.human_readable_name}` | argument | "
-                f"{'required' if param.required else 'optional'} |"
-            )
-        elif isinstance(param, click.Option) and param.name != "help":
+        if param.param_type_name == "argument":
+            helptext = getattr(param, "help", None) or ""
+            need = "required" if param.required else "optional"
+            params.append(f"| `{param.name.upper()}` | argument | {helptext} ({need}) |")
+        elif param.param_type_name == "option" and param.name != "help":
             helptext = (param.help or "").replace("|", "\\|")
             params.append(f"| `{' / '.join(param.opts)}` | option | {helptext} |")
     if params:

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from shuzhi.core.db import Database
+from shuzhi.core.errors import DatabaseRevisionError
+from shuzhi.migrations import metadata
+
+
+def test_migrations_create_exactly_the_models(db: Database) -> None:
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+
+
+def test_migrated_database_passes_the_revision_check(db: Database) -> None:
+    db.check_revision()
+    assert db.current_revision() == db.head_revision()
+
+
+def test_empty_database_is_refused_with_the_command_to_run(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(DatabaseRevisionError, match="run `shuzhi db upgrade`"):
+        database.check_revision()
+
+
+def test_unknown_revision_is_refused(db: Database) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+    with pytest.raises(DatabaseRevisionError, match="f00dfeed, which this release"):
+        db.check_revision()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_failing_unit_of_work_leaves_nothing(db: Database) -> None:
+    from shuzhi.core import audit
+    from shuzhi.core.models import ChangeLog
+    from shuzhi.core.permissions import SYSTEM
+
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        audit.record(session, actor=SYSTEM, action="test.thing", object_type="thing",
+                     object_id="1")
+        session.flush()
+        raise RuntimeError("boom")
+    with db.session() as session:
+        assert session.query(ChangeLog).filter_by(action="test.thing").count() == 0
