@@ -35,7 +35,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv vendor lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 docs: venv
 	$(BIN)/shuzhi docs generate

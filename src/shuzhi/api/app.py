@@ -8,7 +8,7 @@ from shuzhi.api.routers import audit, catalog, orgs, regions
 
 
 def router() -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter()
     for module in (regions, orgs, catalog, audit):
         api.include_router(module.router)
     return api

@@ -98,14 +98,11 @@ def search(
     for term in terms:
         stmt = stmt.where(Resource.search_text.contains(term, autoescape=True))
     if terms:
-        phrase = " ".join(terms)
-        order.append(
-            case(
-                (func.lower(Resource.name).contains(phrase, autoescape=True), 0),
-                (func.lower(Resource.code).contains(phrase, autoescape=True), 1),
-                else_=2,
-            )
-        )
+        # every term anywhere in the name, not the joined phrase: Chinese names have no spaces
+        def holds_all(column: Any) -> ColumnElement[bool]:
+            return and_(*(func.lower(column).contains(term, autoescape=True) for term in terms))
+
+        order.append(case((holds_all(Resource.name), 0), (holds_all(Resource.code), 1), else_=2))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(*order, Resource.code).limit(limit).offset(offset))
     return list(rows), total

@@ -94,7 +94,7 @@ LIFECYCLE = Machine(
         State("pending_review", "待审核", "pending review"),
         State("published", "已发布", "published"),
         State("rejected", "已驳回", "rejected"),
-        State("withdrawn", "已撤回", "withdrawn", final=True),
+        State("withdrawn", "已撤回", "withdrawn"),
     ],
     initial="draft",
     transitions=[

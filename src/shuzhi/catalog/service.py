@@ -185,7 +185,9 @@ def parse_file(text: str, *, source: str) -> list[ResourceCreate]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ValidationFailed(f"{source}{where}: not valid YAML ({exc})") from None
+        # the problem alone: str(exc) spans lines, and errors are one line
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValidationFailed(f"{source}{where}: not valid YAML ({problem})") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise ValidationFailed(f"{source}: expected a mapping with a 'resources' list")
     parsed: list[ResourceCreate] = []

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,7 +33,13 @@ class Environment(StrEnum):
     production = "production"
 
 
-class DatabaseSettings(BaseModel):
+class Group(BaseModel):
+    """A settings group; a misspelt key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(Group):
     url: str | None = Field(
         None,
         description="SQLAlchemy URL of the metadata store. Empty: SQLite at DATA_DIR/shuzhi.db. "
@@ -45,12 +52,12 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(5, ge=1, description="PostgreSQL: connections kept in the pool.")
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(Group):
     host: str = Field("127.0.0.1", description="Address `shuzhi serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `shuzhi serve` listens on.")
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Group):
     secret_key: SecretStr | None = Field(
         None,
         description="Key that signs cockpit sessions and form tokens. Required in production; "
@@ -67,13 +74,13 @@ class SecuritySettings(BaseModel):
     )
 
 
-class WebSettings(BaseModel):
+class WebSettings(Group):
     default_locale: Literal["zh-CN", "en"] = Field(
         "zh-CN", description="Cockpit language when the user has not chosen one."
     )
 
 
-class LogSettings(BaseModel):
+class LogSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: JSON lines unless stderr is a terminal."
@@ -112,7 +119,12 @@ class Settings(BaseSettings):
         if config_file:
             if not Path(config_file).is_file():
                 raise ConfigurationError(f"{CONFIG_ENV} names {config_file}, which is not a file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigurationError(
+                    f"{CONFIG_ENV} names {config_file}, which is not valid TOML: {exc}"
+                ) from None
         return tuple(sources)
 
     @property

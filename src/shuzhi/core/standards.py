@@ -9,7 +9,7 @@ CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 CITIZEN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CITIZEN_ID_CHECK = "10X98765432"
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def credit_code_check(first17: str) -> str:
@@ -36,7 +36,8 @@ def citizen_id_check(first17: str) -> str:
 
 
 def is_citizen_id(value: str) -> bool:
-    if len(value) != 18 or not value[:17].isdigit():
+    # isdigit() alone lets full-width and superscript digits through
+    if len(value) != 18 or not (value[:17].isascii() and value[:17].isdigit()):
         return False
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -46,4 +47,4 @@ def is_citizen_id(value: str) -> bool:
 
 
 def is_mobile(value: str) -> bool:
-    return bool(MOBILE.match(value))
+    return bool(MOBILE.fullmatch(value))

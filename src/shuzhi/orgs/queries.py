@@ -15,10 +15,10 @@ from shuzhi.regions import queries as regions
 from shuzhi.regions.models import Region
 
 
-def department(session: Session, code: str) -> Department:
+def department(session: Session, code: str, *, field: str = "department") -> Department:
     found = session.scalar(select(Department).where(Department.code == code))
     if found is None:
-        raise NotFound(f"unknown department code {code!r}", field="department")
+        raise NotFound(f"unknown department code {code!r}", field=field)
     return found
 
 

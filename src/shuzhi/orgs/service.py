@@ -75,7 +75,7 @@ def _check_credit_code(value: str | None) -> str | None:
 
 def create_department(session: Session, *, actor: Actor, data: DepartmentCreate) -> Department:
     region = regions.get(session, data.region)
-    parent = queries.department(session, data.parent) if data.parent else None
+    parent = queries.department(session, data.parent, field="parent") if data.parent else None
     scope = queries.department_scope(parent) if parent else Scope(region_code=region.code)
     require(actor, "orgs.manage_departments", scope, what=f"department {data.code}")
     if session.scalar(select(Department.id).where(Department.code == data.code)):
@@ -121,7 +121,7 @@ def update_department(
         dept.credit_code = _check_credit_code(changes["credit_code"])
     if "parent" in changes:
         if changes["parent"]:
-            parent = queries.department(session, changes["parent"])
+            parent = queries.department(session, changes["parent"], field="parent")
             if parent.id in queries.department_descendants(session, dept.id):
                 raise ValidationFailed(
                     f"department {parent.code} is under {code}; it cannot be its parent",

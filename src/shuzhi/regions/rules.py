@@ -26,6 +26,17 @@ CODE_PATTERN = {
 }
 
 
+SIGNIFICANT_DIGITS = {Level.province: 2, Level.city: 4, Level.county: 6, Level.town: 9}
+
+
+def parent_problem(code: str, parent: str, parent_level: Level) -> str | None:
+    """GB/T 2260 codes nest: a child's code starts with its parent's significant digits."""
+    prefix = parent[: SIGNIFICANT_DIGITS[parent_level]]
+    if not code.startswith(prefix):
+        return f"code {code} does not start with {prefix}, the prefix of its parent {parent}"
+    return None
+
+
 def code_problem(code: str, level: Level) -> str | None:
     if not CODE_PATTERN[level].match(code):
         return f"code {code!r} is not a valid {level.value} code"

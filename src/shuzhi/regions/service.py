@@ -15,7 +15,7 @@ from shuzhi.core import audit
 from shuzhi.core.errors import ValidationFailed
 from shuzhi.core.permissions import Actor, require
 from shuzhi.regions.models import Region
-from shuzhi.regions.rules import Level, code_problem
+from shuzhi.regions.rules import Level, code_problem, parent_problem
 from shuzhi.regions.schemas import RegionLoadResult
 
 COLUMNS = ("code", "name", "level", "parent")
@@ -38,7 +38,7 @@ def _parse(text: str, source: str) -> list[_Row]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValidationFailed(f"{source}: missing column(s) {', '.join(missing)}")
+        raise ValidationFailed(f"{source}:1: missing column(s) {', '.join(missing)}")
     rows: list[_Row] = []
     seen: set[str] = set()
     for line, raw in enumerate(reader, start=2):
@@ -88,6 +88,9 @@ def load_csv(
             raise ValidationFailed(
                 f"{where}: parent {row.parent} of {row.code} is not above a {row.level}"
             )
+        nesting = parent_problem(row.code, row.parent, level_of(row.parent))
+        if nesting:
+            raise ValidationFailed(f"{where}: {nesting}")
         current = existing.get(row.code)
         if current is not None and current.parent_code != row.parent:
             has_children = session.scalar(

@@ -6,10 +6,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, SessionDep
 from shuzhi.core import audit
 
-router = APIRouter(prefix="/changes", tags=["audit"])
+router = APIRouter(prefix=f"{PREFIX}/changes", tags=["audit"])
 
 
 class ChangePublic(BaseModel):

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, status
 
+from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, SessionDep
 from shuzhi.catalog import queries, service
 from shuzhi.catalog.queries import Filters
@@ -18,7 +19,7 @@ from shuzhi.catalog.schemas import (
     TransitionRequest,
 )
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+router = APIRouter(prefix=f"{PREFIX}/catalog", tags=["catalog"])
 
 
 @router.get("/resources", response_model=ResourceList)

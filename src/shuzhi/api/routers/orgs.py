@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, SessionDep
 from shuzhi.core.errors import NotFound
 from shuzhi.core.permissions import allowed
@@ -23,7 +24,7 @@ from shuzhi.orgs.schemas import (
     UserPublic,
 )
 
-router = APIRouter(tags=["orgs"])
+router = APIRouter(prefix=PREFIX, tags=["orgs"])
 
 
 @router.get("/departments", response_model=DepartmentList)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, SessionDep
 from shuzhi.regions import queries
 from shuzhi.regions.schemas import RegionList, RegionNode, RegionPublic
 
-router = APIRouter(prefix="/regions", tags=["regions"])
+router = APIRouter(prefix=f"{PREFIX}/regions", tags=["regions"])
 
 
 @router.get("", response_model=RegionList)

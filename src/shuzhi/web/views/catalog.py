@@ -13,7 +13,7 @@ from shuzhi.catalog import queries, service
 from shuzhi.catalog.queries import Filters
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.catalog.schemas import ResourceCreate, ResourceUpdate
-from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.errors import NotFound, ShuzhiError
 from shuzhi.core.permissions import Actor
 from shuzhi.orgs import queries as orgs
 from shuzhi.web.app import render
@@ -231,6 +231,8 @@ async def save_resource(
             error=_validation_message(exc),
             status=422,
         )
+    except NotFound:
+        raise  # a resource the user may not see gets the error page, not a form
     except ShuzhiError as exc:
         return _edit_page(
             request, session, actor, data=data, creating=False, error=exc.detail, status=exc.status
@@ -249,6 +251,8 @@ async def fire_transition(
             service.transition(
                 writer, actor=actor, code=code, name=name, comment=str(form.get("comment", ""))
             )
+    except NotFound:
+        raise
     except ShuzhiError as exc:
         return RedirectResponse(f"/catalog/{code}?error={quote(exc.detail)}", status_code=303)
     return RedirectResponse(f"/catalog/{code}?flash=done", status_code=303)

@@ -1,0 +1,25 @@
+"""Helpers shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import World
+
+PROBLEM = "application/problem+json"
+
+
+def auth(world: World, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[user]}"}
+
+
+def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    """A problem+json answer (RFC 9457) with this status and type; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["type"] == f"/problems/{slug}"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
