@@ -32,6 +32,7 @@ demo: venv vendor
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 test: venv vendor lint

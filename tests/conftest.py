@@ -28,8 +28,14 @@ from tests.support.pgcluster import PgCluster, find_pg_bin
 
 REQUIRE_ALL = os.environ.get("SHUZHI_REQUIRE_ALL") == "1"
 PASSWORD = "Correct-Horse-42"
-ISOLATED_ENV = ("SHUZHI_DATABASE__URL", "SHUZHI_TOKEN", "SHUZHI_CONFIG", "SHUZHI_ENVIRONMENT",
-                "SHUZHI_PASSWORD", "SHUZHI_SECURITY__SECRET_KEY")
+ISOLATED_ENV = (
+    "SHUZHI_DATABASE__URL",
+    "SHUZHI_TOKEN",
+    "SHUZHI_CONFIG",
+    "SHUZHI_ENVIRONMENT",
+    "SHUZHI_PASSWORD",
+    "SHUZHI_SECURITY__SECRET_KEY",
+)
 
 
 def need(available: bool, reason: str) -> None:
@@ -91,8 +97,9 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
         cluster.stop()
 
 
-def _database_for(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def _database_for(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database]:
     cleanup = None
     if backend == "sqlite":
         path = tmp_path / "shuzhi.db"
@@ -114,15 +121,17 @@ def _database_for(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database]:
     """A migrated store with roles and the Zhejiang tree, on each backend in turn."""
     yield from _database_for(request, request.param, tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def sqlite_db(request: pytest.FixtureRequest, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def sqlite_db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database]:
     """SQLite only: for interface tests whose backend behaviour the ``db`` tests cover."""
     yield from _database_for(request, "sqlite", tmp_path, monkeypatch)
 
@@ -160,16 +169,31 @@ def build_world(database: Database) -> World:
             ("zj_wjw", "浙江省卫生健康委员会", "330000", None),
             ("hz_gaj", "杭州市公安局", "330100", "zj_gat"),
         ):
-            orgs.create_department(session, actor=SYSTEM, data=DepartmentCreate(
-                code=code, name=name, region=region, parent=parent))
+            orgs.create_department(
+                session,
+                actor=SYSTEM,
+                data=DepartmentCreate(code=code, name=name, region=region, parent=parent),
+            )
         for username, department, role, grant_department in USERS:
-            orgs.create_user(session, actor=SYSTEM, data=UserCreate(
-                username=username, display_name=username, password=PASSWORD,
-                department=department))
-            orgs.grant_role(session, actor=SYSTEM, username=username,
-                            data=GrantCreate(role=role, department=grant_department))
-            _token, plaintext = orgs.create_token(session, actor=SYSTEM, username=username,
-                                                  name="tests")
+            orgs.create_user(
+                session,
+                actor=SYSTEM,
+                data=UserCreate(
+                    username=username,
+                    display_name=username,
+                    password=PASSWORD,
+                    department=department,
+                ),
+            )
+            orgs.grant_role(
+                session,
+                actor=SYSTEM,
+                username=username,
+                data=GrantCreate(role=role, department=grant_department),
+            )
+            _token, plaintext = orgs.create_token(
+                session, actor=SYSTEM, username=username, name="tests"
+            )
             world.tokens[username] = plaintext
     for username, *_ in USERS:
         world.actors[username] = world.actor(username)
@@ -203,10 +227,14 @@ RESOURCE = {
     "region": "330000",
     "tags": ["人口", "户籍"],
     "fields": [
-        {"name": "id_card", "title": "公民身份号码", "type": "string", "pii": "id_card",
-         "primary_key": True},
-        {"name": "full_name", "title": "姓名", "type": "string", "pii": "name",
-         "nullable": False},
+        {
+            "name": "id_card",
+            "title": "公民身份号码",
+            "type": "string",
+            "pii": "id_card",
+            "primary_key": True,
+        },
+        {"name": "full_name", "title": "姓名", "type": "string", "pii": "name", "nullable": False},
         {"name": "region_code", "title": "行政区划代码", "type": "string"},
         {"name": "registered_on", "title": "登记日期", "type": "date"},
     ],

@@ -13,9 +13,9 @@ HINT = "run `shuzhi docs generate` and commit the result"
 
 
 def test_cli_reference_is_current() -> None:
-    assert (DOCS / "reference" / "cli.md").read_text(encoding="utf-8") == reference.markdown(
-        app
-    ), HINT
+    assert (DOCS / "reference" / "cli.md").read_text(encoding="utf-8") == reference.markdown(app), (
+        HINT
+    )
 
 
 def test_settings_reference_is_current() -> None:

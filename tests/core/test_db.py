@@ -49,8 +49,7 @@ def test_a_failing_unit_of_work_leaves_nothing(db: Database) -> None:
     from shuzhi.core.permissions import SYSTEM
 
     with pytest.raises(RuntimeError), db.transaction() as session:
-        audit.record(session, actor=SYSTEM, action="test.thing", object_type="thing",
-                     object_id="1")
+        audit.record(session, actor=SYSTEM, action="test.thing", object_type="thing", object_id="1")
         session.flush()
         raise RuntimeError("boom")
     with db.session() as session:
