@@ -44,6 +44,7 @@ ZH: dict[str, str] = {
     "Type": "类型",
     "Personal data": "个人信息类型",
     "Nullable": "可为空",
+    "Required": "必填",
     "Primary key": "主键",
     "Description": "说明",
     "Classification": "资源分类",
