@@ -335,7 +335,12 @@ def test_catalog_lifecycle_through_the_cli(sqlite_world: World, tmp_path: Path) 
     assert "draft -> pending_review" in cli("catalog", "submit", code).stdout
     cli("catalog", "reject", code, "-m", "字段说明不全")
     assert state_of(database, code) == "rejected"
-    cli("catalog", "submit", code, "-m", "已补充")
+    moved = cli_json("catalog", "submit", code, "-m", "已补充")
+    assert (moved["from_state"], moved["to_state"], moved["actor"]) == (
+        "rejected",
+        "pending_review",
+        "system",
+    )
     assert "pending_review -> published" in cli("catalog", "approve", code).stdout
     cli("catalog", "withdraw", code, "-m", "数据源停用")
     assert state_of(database, code) == "withdrawn"
@@ -458,3 +463,38 @@ def test_a_token_cannot_apply_resources_of_another_department(
 
 def test_an_unknown_token_is_refused(sqlite_world: World) -> None:
     assert_one_line_error(run("catalog", "list", SHUZHI_TOKEN="shz_not-a-real-token"), "token")
+
+
+# Commands that only act and report success in a sentence; every other command prints data
+# and must offer --json.
+ACTION_ONLY = {
+    "db upgrade",
+    "docs generate",
+    "serve",
+    "users grant",
+    "users revoke",
+    "users set-password",
+    "users token-revoke",
+    "version",
+}
+
+
+def test_every_command_that_prints_data_offers_json() -> None:
+    import typer
+
+    def walk(command: Any, path: str) -> list[tuple[str, Any]]:
+        if hasattr(command, "commands"):
+            return [
+                leaf
+                for name, sub in command.commands.items()
+                for leaf in walk(sub, f"{path} {name}".strip())
+            ]
+        return [(path, command)]
+
+    missing = [
+        path
+        for path, command in walk(typer.main.get_command(app), "")
+        if path not in ACTION_ONLY
+        and not any("--json" in getattr(p, "opts", ()) for p in command.params)
+    ]
+    assert missing == []

@@ -121,41 +121,52 @@ def apply(
         )
 
 
-def _transition(code: str, name: str, comment: str | None) -> None:
+Comment = Annotated[str | None, typer.Option("--comment", "-m", help="A note for the history.")]
+Reason = Annotated[str, typer.Option("--comment", "-m", help="Why (required).")]
+
+
+def _transition(code: str, name: str, comment: str | None, json: bool) -> None:
     with writing() as (session, actor):
         row = service.transition(session, actor=actor, code=code, name=name, comment=comment)
-    typer.echo(f"{code}: {row.from_state} -> {row.to_state}")
+        moved = {
+            "code": code,
+            "transition": name,
+            "from_state": row.from_state,
+            "to_state": row.to_state,
+            "actor": row.actor_name,
+            "at": row.at,
+        }
+    if json:
+        print_json(moved)
+    else:
+        typer.echo(f"{code}: {row.from_state} -> {row.to_state}")
 
 
 @app.command()
-def submit(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def submit(code: Code, comment: Comment = None, json: JsonOption = False) -> None:
     """Submit a draft or rejected resource for review."""
-    _transition(code, "submit", comment)
+    _transition(code, "submit", comment, json)
 
 
 @app.command()
-def approve(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def approve(code: Code, comment: Comment = None, json: JsonOption = False) -> None:
     """Approve a submitted resource: it is published."""
-    _transition(code, "approve", comment)
+    _transition(code, "approve", comment, json)
 
 
 @app.command()
-def reject(
-    code: Code, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
-) -> None:
+def reject(code: Code, comment: Reason, json: JsonOption = False) -> None:
     """Send a submitted resource back, with the reason."""
-    _transition(code, "reject", comment)
+    _transition(code, "reject", comment, json)
 
 
 @app.command()
-def withdraw(
-    code: Code, comment: str = typer.Option(..., "--comment", "-m", help="Why (required).")
-) -> None:
+def withdraw(code: Code, comment: Reason, json: JsonOption = False) -> None:
     """Withdraw a published resource, with the reason."""
-    _transition(code, "withdraw", comment)
+    _transition(code, "withdraw", comment, json)
 
 
 @app.command()
-def revise(code: Code, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def revise(code: Code, comment: Comment = None, json: JsonOption = False) -> None:
     """Bring a withdrawn resource back to draft for editing."""
-    _transition(code, "revise", comment)
+    _transition(code, "revise", comment, json)
