@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
@@ -22,31 +21,12 @@ from shuzhi.web import i18n
 from shuzhi.web.app import NAV
 from shuzhi.web.session import COOKIE, LANG_COOKIE
 from tests.conftest import PASSWORD, World, resource_doc
+from tests.web.support import csrf_of, login
 
 WEB = Path(web.__file__).resolve().parent
 
 
 # helpers ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(sqlite_world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(database=sqlite_world.database)) as test_client:
-        yield test_client
-
-
-def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
-    response = client.post(
-        "/login", data={"username": username, "password": password}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    assert client.cookies.get(COOKIE)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match, "no csrf field on the page"
-    return match.group(1)
 
 
 def input_value(html: str, name: str) -> str | None:

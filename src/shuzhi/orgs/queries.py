@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shuzhi.core.errors import NotFound
-from shuzhi.core.permissions import Actor, Grant, Scope
+from shuzhi.core.permissions import Actor, Grant, Scope, allowed
 from shuzhi.orgs.models import ApiToken, Department, Role, RoleGrant, User
 from shuzhi.orgs.schemas import DepartmentPublic, GrantPublic, UserPublic
 from shuzhi.regions import queries as regions
@@ -95,6 +95,30 @@ def users(session: Session, *, department: str | None = None) -> list[User]:
     if department:
         stmt = stmt.where(User.department_id == department_by_code(session, department).id)
     return list(session.scalars(stmt))
+
+
+def user_scope(account: User) -> Scope | None:
+    """What a user belongs to, for ``orgs.manage_users`` checks (None: no department)."""
+    return department_scope(account.department) if account.department else None
+
+
+def can_manage(actor: Actor, account: User) -> bool:
+    return allowed(actor, "orgs.manage_users", user_scope(account))
+
+
+def visible_user(session: Session, *, actor: Actor, username: str) -> User:
+    """The user, if it is the actor or one it manages; otherwise NotFound."""
+    account = user(session, username)
+    if account.id != actor.id and not can_manage(actor, account):
+        raise NotFound(f"unknown user {username!r}", field="username")
+    return account
+
+
+def manageable_users(
+    session: Session, *, actor: Actor, department: str | None = None
+) -> list[User]:
+    """The users whose department lies in the actor's ``orgs.manage_users`` scope."""
+    return [u for u in users(session, department=department) if can_manage(actor, u)]
 
 
 def grants_of(session: Session, user_id: int) -> list[RoleGrant]:

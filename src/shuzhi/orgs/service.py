@@ -176,13 +176,6 @@ def _flush_unique(session: Session, what: str) -> None:
 # users and grants ---------------------------------------------------------------------
 
 
-def _user_scope(session: Session, account_department_id: int | None) -> Scope | None:
-    if account_department_id is None:
-        return None
-    dept = session.get(Department, account_department_id)
-    return queries.department_scope(dept) if dept else None
-
-
 def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
     if not USERNAME.match(data.username):
         raise ValidationFailed(f"username {data.username!r} is not allowed", field="username")
@@ -229,7 +222,7 @@ def set_password(session: Session, *, actor: Actor, username: str, password: str
         require(
             actor,
             "orgs.manage_users",
-            _user_scope(session, account.department_id),
+            queries.user_scope(account),
             what=f"user {username}",
         )
     problem = password_problem(password, min_length=get_settings().security.password_min_length)
@@ -253,7 +246,7 @@ def set_active(session: Session, *, actor: Actor, username: str, active: bool) -
     require(
         actor,
         "orgs.manage_users",
-        _user_scope(session, account.department_id),
+        queries.user_scope(account),
         what=f"user {username}",
     )
     if account.active != active:
@@ -405,7 +398,7 @@ def create_token(
         require(
             actor,
             "orgs.manage_users",
-            _user_scope(session, account.department_id),
+            queries.user_scope(account),
             what=f"tokens of {username}",
         )
     lifetime = timedelta(days=days or get_settings().security.token_days)
@@ -432,7 +425,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
         require(
             actor,
             "orgs.manage_users",
-            _user_scope(session, token.user.department_id),
+            queries.user_scope(token.user),
             what=f"tokens of {token.user.username}",
         )
     if token.revoked_at is None:

@@ -43,7 +43,15 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
 class NavItem:
     path: str
     label: str
-    action: str | None = None  # shown only to actors allowed this platform-wide action
+    action: str | None = None  # shown only to actors allowed this action...
+    anywhere: bool = False  # ...in any scope, rather than platform-wide
+
+    def shown_to(self, actor: Actor) -> bool:
+        if self.action is None:
+            return True
+        if self.anywhere:
+            return bool(actor.scopes_for(self.action))
+        return allowed(actor, self.action)
 
 
 # Later parts (lake, gateway, brain, loop) add their entries here as they land.
@@ -52,6 +60,7 @@ NAV = (
     NavItem("/catalog", "Catalog"),
     NavItem("/departments", "Departments"),
     NavItem("/regions", "Regions"),
+    NavItem("/users", "Users", action="orgs.manage_users", anywhere=True),
     NavItem("/changes", "Change log", action="audit.read"),
 )
 
@@ -82,7 +91,7 @@ def render(
     request: Request, template: str, *, actor: Actor = ANONYMOUS, status: int = 200, **context: Any
 ) -> HTMLResponse:
     locale = locale_of(request)
-    nav = [item for item in NAV if item.action is None or allowed(actor, item.action)]
+    nav = [item for item in NAV if item.shown_to(actor)]
     response = templates.TemplateResponse(
         request,
         template,

@@ -4,8 +4,6 @@ from fastapi import APIRouter, status
 
 from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, SessionDep
-from shuzhi.core.errors import NotFound
-from shuzhi.core.permissions import allowed
 from shuzhi.orgs import queries, service
 from shuzhi.orgs.schemas import (
     DepartmentCreate,
@@ -84,15 +82,7 @@ def me(session: SessionDep, actor: ActorDep) -> UserPublic:
 @router.get("/users", response_model=UserList)
 def list_users(session: SessionDep, actor: ActorDep, department: str | None = None) -> UserList:
     """Users the caller may manage: those of departments in its ``orgs.manage_users`` scope."""
-    visible = [
-        account
-        for account in queries.users(session, department=department)
-        if allowed(
-            actor,
-            "orgs.manage_users",
-            queries.department_scope(account.department) if account.department else None,
-        )
-    ]
+    visible = queries.manageable_users(session, actor=actor, department=department)
     return UserList(data=[queries.user_public(session, u) for u in visible], count=len(visible))
 
 
@@ -105,14 +95,9 @@ def create_user(body: UserCreate, database: DatabaseDep, actor: ActorDep) -> Use
 
 @router.get("/users/{username}", response_model=UserPublic)
 def get_user(username: str, session: SessionDep, actor: ActorDep) -> UserPublic:
-    account = queries.user(session, username)
-    if account.id != actor.id and not allowed(
-        actor,
-        "orgs.manage_users",
-        queries.department_scope(account.department) if account.department else None,
-    ):
-        raise NotFound(f"unknown user {username!r}", field="username")
-    return queries.user_public(session, account)
+    return queries.user_public(
+        session, queries.visible_user(session, actor=actor, username=username)
+    )
 
 
 @router.post(

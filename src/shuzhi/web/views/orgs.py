@@ -1,11 +1,21 @@
+"""Departments, users and grants, and the signed-in user's own account and API tokens."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from typing import Any
+from urllib.parse import quote
 
-from shuzhi.orgs import queries
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from shuzhi.core.errors import PermissionDenied, ShuzhiError
+from shuzhi.core.permissions import Actor, allowed
+from shuzhi.orgs import queries, service
+from shuzhi.orgs.schemas import GrantCreate, TokenPublic, UserCreate
 from shuzhi.web.app import render
-from shuzhi.web.views.deps import PageActor, SessionDep
+from shuzhi.web.session import check_csrf
+from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
 
 router = APIRouter()
 
@@ -29,3 +39,159 @@ def departments(
         q=q or "",
         system=system or "",
     )
+
+
+def _error_redirect(path: str, exc: ShuzhiError | ValidationError) -> Response:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    else:
+        detail = exc.detail
+    return RedirectResponse(f"{path}?error={quote(detail)}", status_code=303)
+
+
+def _users_page(request: Request, session: Any, actor: Actor) -> Response:
+    if not actor.scopes_for("orgs.manage_users"):
+        raise PermissionDenied(f"{actor.name} manages no users")
+    managed = [
+        d
+        for d in queries.departments(session)
+        if allowed(actor, "orgs.manage_users", queries.department_scope(d))
+    ]
+    return render(
+        request,
+        "orgs/users.html",
+        actor=actor,
+        users=[
+            queries.user_public(session, u) for u in queries.manageable_users(session, actor=actor)
+        ],
+        departments=managed,
+        roles=queries.roles(session),
+    )
+
+
+@router.get("/users")
+def users(request: Request, session: SessionDep, actor: PageActor) -> Response:
+    """Same payload as GET /api/v1/users: the users the caller may manage."""
+    return _users_page(request, session, actor)
+
+
+@router.post("/users")
+async def create_user(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    try:
+        data = UserCreate(
+            username=str(form.get("username", "")).strip(),
+            display_name=str(form.get("display_name", "")).strip(),
+            password=str(form.get("password", "")),
+            department=str(form.get("department", "")) or None,
+        )
+        with database.transaction() as session:
+            service.create_user(session, actor=actor, data=data)
+            role = str(form.get("role", ""))
+            if role:
+                service.grant_role(
+                    session,
+                    actor=actor,
+                    username=data.username,
+                    data=GrantCreate(role=role, department=data.department),
+                )
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect("/users", exc)
+    return RedirectResponse("/users?flash=saved", status_code=303)
+
+
+def _grant_form(form: Any) -> GrantCreate:
+    return GrantCreate(
+        role=str(form.get("role", "")),
+        department=str(form.get("department", "")) or None,
+        region=str(form.get("region", "")).strip() or None,
+    )
+
+
+@router.post("/users/{username}/grants")
+async def grant(
+    username: str, request: Request, database: DatabaseDep, actor: PageActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    try:
+        with database.transaction() as session:
+            service.grant_role(session, actor=actor, username=username, data=_grant_form(form))
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect("/users", exc)
+    return RedirectResponse("/users?flash=saved", status_code=303)
+
+
+@router.post("/users/{username}/grants/revoke")
+async def revoke(
+    username: str, request: Request, database: DatabaseDep, actor: PageActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    try:
+        with database.transaction() as session:
+            service.revoke_role(session, actor=actor, username=username, data=_grant_form(form))
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect("/users", exc)
+    return RedirectResponse("/users?flash=done", status_code=303)
+
+
+def _account_page(
+    request: Request, session: Any, actor: Actor, new_token: str | None = None
+) -> Response:
+    account = queries.user(session, actor.name)
+    return render(
+        request,
+        "orgs/account.html",
+        actor=actor,
+        me=queries.user_public(session, account),
+        tokens=[
+            TokenPublic.model_validate(t, from_attributes=True)
+            for t in queries.tokens_of(session, account.id)
+        ],
+        new_token=new_token,
+    )
+
+
+@router.get("/account")
+def account(request: Request, session: SessionDep, actor: PageActor) -> Response:
+    """Same payload as GET /api/v1/users/me and GET /api/v1/tokens."""
+    return _account_page(request, session, actor)
+
+
+@router.post("/account/tokens")
+async def create_token(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
+    """The new token's secret is in this response only; a reload no longer shows it."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    days = str(form.get("days", "")).strip()
+    try:
+        with database.transaction() as writer:
+            _token, plaintext = service.create_token(
+                writer,
+                actor=actor,
+                username=actor.name,
+                name=str(form.get("name", "")).strip() or "cockpit",
+                days=int(days) if days.isdigit() else None,
+            )
+    except ShuzhiError as exc:
+        return _error_redirect("/account", exc)
+    # a new read: the request's session began before the token existed
+    with database.session() as fresh:
+        return _account_page(request, fresh, actor, new_token=plaintext)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def revoke_token(
+    token_id: int, request: Request, database: DatabaseDep, actor: PageActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    try:
+        with database.transaction() as session:
+            service.revoke_token(session, actor=actor, token_id=token_id)
+    except ShuzhiError as exc:
+        return _error_redirect("/account", exc)
+    return RedirectResponse("/account?flash=done", status_code=303)
