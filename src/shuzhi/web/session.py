@@ -7,6 +7,7 @@ import hmac
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from shuzhi.core.errors import PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import ANONYMOUS, Actor
@@ -43,3 +44,10 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, submitted: str | None) -> None:
     if not submitted or not hmac.compare_digest(submitted, csrf_token(request)):
         raise PermissionDenied("the form has expired or did not come from this site; reload it")
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token has been checked."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    return form

@@ -17,7 +17,7 @@ from shuzhi.core.errors import NotFound, ShuzhiError
 from shuzhi.core.permissions import Actor
 from shuzhi.orgs import queries as orgs
 from shuzhi.web.app import render
-from shuzhi.web.session import check_csrf
+from shuzhi.web.session import checked_form
 from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
 
 router = APIRouter()
@@ -161,8 +161,7 @@ def new_resource(request: Request, session: SessionDep, actor: PageActor) -> Res
 async def create_resource(
     request: Request, database: DatabaseDep, session: SessionDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    form = await checked_form(request)
     data = _form_data(form)
     try:
         body = ResourceCreate.model_validate(data)
@@ -213,8 +212,7 @@ def edit_resource(code: str, request: Request, session: SessionDep, actor: PageA
 async def save_resource(
     code: str, request: Request, database: DatabaseDep, session: SessionDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    form = await checked_form(request)
     data = _form_data(form)
     data["code"] = code
     try:
@@ -244,8 +242,7 @@ async def save_resource(
 async def fire_transition(
     code: str, name: str, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    form = await checked_form(request)
     try:
         with database.transaction() as writer:
             service.transition(

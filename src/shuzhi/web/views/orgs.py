@@ -14,7 +14,7 @@ from shuzhi.core.permissions import Actor, allowed
 from shuzhi.orgs import queries, service
 from shuzhi.orgs.schemas import GrantCreate, TokenPublic, UserCreate
 from shuzhi.web.app import render
-from shuzhi.web.session import check_csrf
+from shuzhi.web.session import checked_form
 from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
 
 router = APIRouter()
@@ -78,8 +78,7 @@ def users(request: Request, session: SessionDep, actor: PageActor) -> Response:
 
 @router.post("/users")
 async def create_user(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    form = await checked_form(request)
     try:
         data = UserCreate(
             username=str(form.get("username", "")).strip(),
@@ -110,32 +109,30 @@ def _grant_form(form: Any) -> GrantCreate:
     )
 
 
+async def _change_grant(
+    request: Request, database: Any, actor: Actor, username: str, change: Any, flash: str
+) -> Response:
+    form = await checked_form(request)
+    try:
+        with database.transaction() as session:
+            change(session, actor=actor, username=username, data=_grant_form(form))
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect("/users", exc)
+    return RedirectResponse(f"/users?flash={flash}", status_code=303)
+
+
 @router.post("/users/{username}/grants")
 async def grant(
     username: str, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
-    try:
-        with database.transaction() as session:
-            service.grant_role(session, actor=actor, username=username, data=_grant_form(form))
-    except (ShuzhiError, ValidationError) as exc:
-        return _error_redirect("/users", exc)
-    return RedirectResponse("/users?flash=saved", status_code=303)
+    return await _change_grant(request, database, actor, username, service.grant_role, "saved")
 
 
 @router.post("/users/{username}/grants/revoke")
 async def revoke(
     username: str, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
-    try:
-        with database.transaction() as session:
-            service.revoke_role(session, actor=actor, username=username, data=_grant_form(form))
-    except (ShuzhiError, ValidationError) as exc:
-        return _error_redirect("/users", exc)
-    return RedirectResponse("/users?flash=done", status_code=303)
+    return await _change_grant(request, database, actor, username, service.revoke_role, "done")
 
 
 def _account_page(
@@ -164,8 +161,7 @@ def account(request: Request, session: SessionDep, actor: PageActor) -> Response
 @router.post("/account/tokens")
 async def create_token(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
     """The new token's secret is in this response only; a reload no longer shows it."""
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    form = await checked_form(request)
     days = str(form.get("days", "")).strip()
     try:
         with database.transaction() as writer:
@@ -187,8 +183,7 @@ async def create_token(request: Request, database: DatabaseDep, actor: PageActor
 async def revoke_token(
     token_id: int, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
+    await checked_form(request)
     try:
         with database.transaction() as session:
             service.revoke_token(session, actor=actor, token_id=token_id)
