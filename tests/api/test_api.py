@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from shuzhi.core import clock
+from shuzhi.orgs import queries as orgs_queries
 from shuzhi.server import create_app
 from tests.api.support import assert_problem, auth
 from tests.conftest import PASSWORD, World, resource_doc
@@ -412,3 +415,23 @@ def test_an_unknown_region_is_404(client: TestClient, sqlite_world: World) -> No
 
 def test_regions_need_a_token(client: TestClient) -> None:
     assert_problem(client.get("/api/v1/regions"), 401, "unauthenticated")
+
+
+def test_a_tokens_last_use_is_recorded_at_most_every_few_minutes(
+    client: TestClient, sqlite_world: World
+) -> None:
+    start = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+    def last_used() -> datetime | None:
+        with sqlite_world.database.session() as session:
+            account = orgs_queries.user(session, "viewer")
+            return orgs_queries.tokens_of(session, account.id)[0].last_used_at
+
+    try:
+        for minutes, expected in ((0, start), (4, start), (6, start + timedelta(minutes=6))):
+            now = start + timedelta(minutes=minutes)
+            clock.set_clock(lambda now=now: now)
+            assert client.get("/api/v1/users/me", headers=auth(sqlite_world, "viewer")).is_success
+            assert last_used() == expected
+    finally:
+        clock.set_clock(None)

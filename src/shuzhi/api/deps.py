@@ -30,13 +30,17 @@ def get_session(database: DatabaseDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_actor(request: Request, session: SessionDep) -> Actor:
+def get_actor(request: Request, session: SessionDep, database: DatabaseDep) -> Actor:
     """The caller, from ``Authorization: Bearer <API token>``; 401 without one."""
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("present an API token as 'Authorization: Bearer <token>'")
-    account = orgs_service.resolve_token(session, plaintext=credential.strip())
+    plaintext = credential.strip()
+    account = orgs_service.resolve_token(session, plaintext=plaintext)
+    if orgs_service.token_use_due(session, plaintext=plaintext):
+        with database.transaction() as writer:
+            orgs_service.touch_token(writer, plaintext=plaintext)
     request.state.actor_name = account.username
     return orgs.actor_for(session, account)
 

@@ -460,6 +460,18 @@ def resolve_token(session: Session, *, plaintext: str, kind: str = "api") -> Use
     return token.user
 
 
+# A token's last use is recorded at most this often, so that reads stay reads.
+TOKEN_USE_GRANULARITY = timedelta(minutes=5)
+
+
+def token_use_due(session: Session, *, plaintext: str) -> bool:
+    """Whether this token's last use is unrecorded or older than the granularity."""
+    last = session.scalar(
+        select(ApiToken.last_used_at).where(ApiToken.token_hash == ids.digest(plaintext))
+    )
+    return last is None or clock.now() - last >= TOKEN_USE_GRANULARITY
+
+
 def touch_token(session: Session, *, plaintext: str) -> None:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
     if token is not None:
