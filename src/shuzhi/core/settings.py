@@ -69,6 +69,10 @@ class SecuritySettings(Group):
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory per hash, KiB.")
     argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords in a row that lock a login."
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked login waits.")
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set when served over HTTPS)."
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -354,19 +355,66 @@ def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCre
 # authentication ----------------------------------------------------------------------
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User:
-    """The user with this password, or Unauthenticated (the same message either way)."""
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: User | None
+    locked_until: datetime | None = None
+
+    @property
+    def message(self) -> str:
+        if self.locked_until is not None:
+            return f"too many wrong passwords; try again after {self.locked_until:%H:%M} UTC"
+        return "wrong username or password"
+
+
+def login(session: Session, *, username: str, password: str) -> LoginOutcome:
+    """Check a password and count failures; the caller commits either outcome.
+
+    Unknown users and wrong passwords get the same message. After
+    ``login_max_failures`` wrong passwords in a row the login is locked for
+    ``login_lockout_minutes``, right password or not.
+    """
+    sec = get_settings().security
+    now = clock.now()
     account = session.scalar(select(User).where(User.username == username))
     if account is None:
         security.burn_time(password)
-        raise Unauthenticated("wrong username or password")
+        return LoginOutcome(None)
+    if account.locked_until is not None:
+        if account.locked_until > now:
+            security.burn_time(password)
+            return LoginOutcome(None, locked_until=account.locked_until)
+        account.locked_until = None  # the lock has run out
     if not security.verify_password(account.password_hash, password) or not account.active:
-        raise Unauthenticated("wrong username or password")
-    account.last_login_at = clock.now()
+        account.failed_logins = (account.failed_logins or 0) + 1
+        if account.failed_logins >= sec.login_max_failures:
+            account.failed_logins = 0
+            account.locked_until = now + timedelta(minutes=sec.login_lockout_minutes)
+            audit.record(
+                session,
+                actor=SYSTEM,
+                action="user.lock",
+                object_type="user",
+                object_id=account.username,
+                after={"locked_until": account.locked_until},
+            )
+        session.flush()
+        return LoginOutcome(None, locked_until=account.locked_until)
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_login_at = now
     if security.hasher().check_needs_rehash(account.password_hash):
         account.password_hash = security.hash_password(password)
     session.flush()
-    return account
+    return LoginOutcome(account)
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """The user with this password, or Unauthenticated with the reason."""
+    outcome = login(session, username=username, password=password)
+    if outcome.user is None:
+        raise Unauthenticated(outcome.message)
+    return outcome.user
 
 
 def _new_token(

@@ -95,6 +95,9 @@ ZH: dict[str, str] = {
     "After": "变更后",
     "Your session has ended; log in again.": "会话已结束，请重新登录。",
     "Wrong username or password.": "用户名或密码错误。",
+    "Too many wrong passwords; try again after {time} UTC.": (
+        "密码错误次数过多，请于 {time} UTC 后再试。"
+    ),
     "Demo logins": "演示账号",
     "Count": "数量",
     "Department": "部门",

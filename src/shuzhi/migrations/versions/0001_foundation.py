@@ -174,6 +174,8 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", shuzhi.core.dialect.UTCDateTime(), nullable=False),
         sa.Column("last_login_at", shuzhi.core.dialect.UTCDateTime(), nullable=True),
+        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("locked_until", shuzhi.core.dialect.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["department_id"],
             ["department.id"],

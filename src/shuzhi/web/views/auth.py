@@ -6,7 +6,6 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from shuzhi.core.errors import Unauthenticated
 from shuzhi.orgs import service as orgs_service
 from shuzhi.web import i18n
 from shuzhi.web.app import locale_of, render
@@ -45,20 +44,24 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    try:
-        with database.transaction() as session:
-            account = orgs_service.authenticate(
-                session, username=username.strip(), password=password
-            )
-            token = orgs_service.start_session(session, account=account)
-    except Unauthenticated:
+    with database.transaction() as session:
+        outcome = orgs_service.login(session, username=username.strip(), password=password)
+        token = orgs_service.start_session(session, account=outcome.user) if outcome.user else None
+    if token is None:
         _ = i18n.translator(locale_of(request))
+        message = (
+            _("Too many wrong passwords; try again after {time} UTC.").format(
+                time=f"{outcome.locked_until:%H:%M}"
+            )
+            if outcome.locked_until
+            else _("Wrong username or password.")
+        )
         return render(
             request,
             "login.html",
             status=401,
             next=_safe_next(next),
-            error=_("Wrong username or password."),
+            error=message,
             username=username,
             demo_logins=getattr(request.app.state, "demo_logins", None),
         )
