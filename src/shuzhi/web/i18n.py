@@ -108,6 +108,13 @@ ZH: dict[str, str] = {
     "Revoke": "撤销",
     "inactive": "已停用",
     "New user": "新建用户",
+    "New department": "新建部门",
+    "Choose a YAML file.": "请选择 YAML 文件。",
+    "Catalog YAML file": "目录 YAML 文件",
+    "Apply YAML": "导入 YAML",
+    "Applied: {created} created, {updated} updated, {unchanged} unchanged.": (
+        "导入完成：新建 {created} 条，更新 {updated} 条，未变 {unchanged} 条。"
+    ),
     "My account": "我的账户",
     "API tokens": "API 令牌",
     "Copy the token now; it is not shown again.": "请立即复制令牌，它不会再次显示。",

@@ -16,7 +16,8 @@ from shuzhi.catalog.schemas import ResourceCreate, ResourceUpdate
 from shuzhi.core.errors import NotFound, ShuzhiError
 from shuzhi.core.permissions import Actor
 from shuzhi.orgs import queries as orgs
-from shuzhi.web.app import render
+from shuzhi.web import i18n
+from shuzhi.web.app import locale_of, render
 from shuzhi.web.session import checked_form
 from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
 
@@ -59,9 +60,34 @@ def catalog_page(request: Request, session: SessionDep, actor: PageActor) -> Res
         request,
         "catalog/list.html",
         actor=actor,
+        can_edit=bool(actor.scopes_for("catalog.edit")),
         departments=orgs.departments(session),
         **_results(request, session, actor),
     )
+
+
+@router.post("/catalog/apply")
+async def apply_yaml(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
+    """Apply an uploaded catalog YAML file: all of it, or nothing with the reason."""
+    form = await checked_form(request)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        message = i18n.translator(locale_of(request))("Choose a YAML file.")
+        return RedirectResponse(f"/catalog?error={quote(message)}", status_code=303)
+    raw = await upload.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return RedirectResponse(
+            f"/catalog?error={quote(upload.filename + ': not UTF-8 text')}", status_code=303
+        )
+    try:
+        with database.transaction() as writer:
+            result = service.apply(writer, actor=actor, text=text, source=upload.filename)
+    except ShuzhiError as exc:
+        return RedirectResponse(f"/catalog?error={quote(exc.detail)}", status_code=303)
+    summary = f"{len(result.created)}/{len(result.updated)}/{len(result.unchanged)}"
+    return RedirectResponse(f"/catalog?applied={summary}", status_code=303)
 
 
 @router.get("/catalog/results")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from shuzhi.core.errors import PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.orgs import queries, service
-from shuzhi.orgs.schemas import GrantCreate, TokenPublic, UserCreate
+from shuzhi.orgs.schemas import DepartmentCreate, GrantCreate, TokenPublic, UserCreate
 from shuzhi.web.app import render
 from shuzhi.web.session import checked_form
 from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
@@ -38,7 +38,27 @@ def departments(
         departments=[queries.department_public(session, d) for d in found],
         q=q or "",
         system=system or "",
+        can_create=bool(actor.scopes_for("orgs.manage_departments")),
     )
+
+
+@router.post("/departments")
+async def create_department(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
+    form = await checked_form(request)
+    try:
+        data = DepartmentCreate(
+            code=str(form.get("code", "")).strip(),
+            name=str(form.get("name", "")).strip(),
+            region=str(form.get("region", "")).strip(),
+            parent=str(form.get("parent", "")) or None,
+            systems=form.getlist("systems"),
+            credit_code=str(form.get("credit_code", "")).strip() or None,
+        )
+        with database.transaction() as session:
+            service.create_department(session, actor=actor, data=data)
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect("/departments", exc)
+    return RedirectResponse("/departments?flash=saved", status_code=303)
 
 
 def _error_redirect(path: str, exc: ShuzhiError | ValidationError) -> Response:
