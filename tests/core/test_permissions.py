@@ -13,6 +13,7 @@ from shuzhi.core.permissions import (
     Grant,
     Scope,
     allowed,
+    covers,
     require,
 )
 
@@ -136,3 +137,34 @@ def test_require_tells_unauthenticated_from_forbidden() -> None:
         require(ANONYMOUS, "catalog.edit", Scope(department_id=GAT))
     with pytest.raises(PermissionDenied, match=r"someone may not catalog\.edit on resource x"):
         require(editor, "catalog.edit", Scope(department_id=WJW), what="resource x")
+
+
+def test_covers_needs_one_grant_spanning_the_whole_scope() -> None:
+    gat_admin = actor(
+        Grant("admin", frozenset({"orgs.manage_users"}), departments=frozenset({GAT, HZ_GAJ}))
+    )
+
+    assert covers(gat_admin, "orgs.manage_users", departments=frozenset({HZ_GAJ}), regions=None)
+    assert covers(
+        gat_admin,
+        "orgs.manage_users",
+        departments=frozenset({GAT, HZ_GAJ}),
+        regions=frozenset({"330100"}),
+    )
+    # a wider department set, or every department, is beyond it
+    assert not covers(
+        gat_admin, "orgs.manage_users", departments=frozenset({GAT, WJW}), regions=None
+    )
+    assert not covers(gat_admin, "orgs.manage_users", departments=None, regions=None)
+
+
+def test_covers_a_region_scope_only_within_the_grants_regions() -> None:
+    hangzhou = actor(Grant("admin", frozenset({"catalog.edit"}), regions=HANGZHOU))
+
+    assert covers(
+        hangzhou, "catalog.edit", departments=frozenset({GAT}), regions=frozenset({"330102"})
+    )
+    # no region named means every region, which a Hangzhou grant does not hold
+    assert not covers(hangzhou, "catalog.edit", departments=frozenset({GAT}), regions=None)
+    assert covers(SYSTEM, "catalog.edit", departments=None, regions=None)
+    assert not covers(ANONYMOUS, "catalog.edit", departments=frozenset({GAT}), regions=None)

@@ -49,7 +49,9 @@ def test_five_wrong_passwords_lock_the_login(world: World, at: list[datetime]) -
     assert fifth.locked_until == START + timedelta(minutes=15)
 
     locked = attempt(world, PASSWORD)  # the right password does not help while locked
-    assert locked.user is None and "try again after 09:15 UTC" in locked.message
+    assert locked.user is None
+    # ...and the words are those of any failure, so a lock does not tell a real user apart
+    assert locked.message == attempt(world, PASSWORD, username="nobody").message
 
     at[0] = START + timedelta(minutes=16)
     assert attempt(world, PASSWORD).user == "viewer"
@@ -71,7 +73,6 @@ def test_a_wrong_password_after_the_lock_ran_out_counts_afresh(
     again = attempt(world, "wrong-1A!")
 
     assert (again.user, again.locked_until) == (None, None)
-    assert again.message == "wrong username or password"
 
 
 def test_a_success_resets_the_count(world: World, at: list[datetime]) -> None:
@@ -100,3 +101,25 @@ def test_the_login_page_says_when_to_try_again(sqlite_world: World, at: list[dat
             "/login", data={"username": "viewer", "password": PASSWORD}, follow_redirects=False
         )
         assert right.status_code == 401
+
+
+def test_a_new_password_ends_the_sessions_of_the_old_one(world: World) -> None:
+    with world.database.transaction() as session:
+        account = queries.user(session, "viewer")
+        cookie = orgs.start_session(session, account=account)
+    with world.database.transaction() as session:
+        orgs.set_password(
+            session, actor=world.actors["viewer"], username="viewer", password="Brand-New-Pass-9"
+        )
+    with (
+        pytest.raises(Unauthenticated, match="revoked"),
+        world.database.session() as session,
+    ):
+        orgs.resolve_token(session, plaintext=cookie, kind="session")
+
+
+def test_nobody_deactivates_themselves(world: World) -> None:
+    from shuzhi.core.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed), world.database.transaction() as session:
+        orgs.set_active(session, actor=world.actors["admin"], username="admin", active=False)

@@ -443,7 +443,7 @@ def test_others_may_not_revoke_a_token(world: World) -> None:
 
     refused(
         world.database,
-        PermissionDenied,
+        NotFound,  # someone else's token is not theirs to see
         lambda session: orgs.revoke_token(
             session, actor=world.actors["wjw_officer"], token_id=token_id
         ),
@@ -589,7 +589,7 @@ def test_department_admin_cannot_grant_more_than_it_holds(world: World) -> None:
 def test_a_data_officer_cannot_grant_at_all(world: World) -> None:
     refused(
         world.database,
-        PermissionDenied,
+        NotFound,  # a user one does not manage is not there to grant to
         lambda session: orgs.grant_role(
             session,
             actor=world.actors["gat_officer"],
@@ -687,7 +687,7 @@ def test_a_revoked_grant_no_longer_counts(world: World) -> None:
 def test_revoking_outside_ones_departments_is_denied(world: World) -> None:
     refused(
         world.database,
-        PermissionDenied,
+        NotFound,
         lambda session: orgs.revoke_role(
             session,
             actor=world.actors["gat_admin"],
@@ -710,7 +710,7 @@ def test_password_change_is_logged_without_the_password(world: World) -> None:
             orgs.authenticate(session, username="viewer", password=PASSWORD)
     refused(
         world.database,
-        PermissionDenied,
+        NotFound,
         lambda session: orgs.set_password(
             session,
             actor=world.actors["gat_officer"],

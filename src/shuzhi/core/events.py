@@ -7,6 +7,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 Handler = Callable[[str, dict[str, Any]], None]
 _handlers: dict[str, list[Handler]] = defaultdict(list)
 log = logging.getLogger(__name__)
@@ -29,3 +32,22 @@ def emit(name: str, **payload: Any) -> None:
             handler(name, payload)
         except Exception:
             log.exception("event handler failed", extra={"event": name})
+
+
+_PENDING = "shuzhi_events"
+
+
+def emit_after_commit(session: Session, name: str, **payload: Any) -> None:
+    """Emit ``name`` once ``session`` commits; nothing if it rolls back."""
+    session.info.setdefault(_PENDING, []).append((name, payload))
+
+
+@event.listens_for(Session, "after_commit")
+def _dispatch(session: Session) -> None:
+    for name, payload in session.info.pop(_PENDING, []):
+        emit(name, **payload)
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard(session: Session) -> None:
+    session.info.pop(_PENDING, None)

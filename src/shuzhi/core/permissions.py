@@ -72,6 +72,31 @@ def allowed(actor: Actor, action: str, resource: Scope | None = None) -> bool:
     return False
 
 
+def covers(
+    actor: Actor,
+    action: str,
+    *,
+    departments: frozenset[int] | None,
+    regions: frozenset[str] | None,
+) -> bool:
+    """Whether one grant gives ``action`` over every department and region of a scope.
+
+    ``None`` means every department (or region); only an unrestricted grant covers it. Used
+    where a scope is handed on (a role grant), so that nobody gives what it does not hold.
+    """
+    if not actor.authenticated:
+        return False
+    for grant in actor.scopes_for(action):
+        if grant.departments is not None and (
+            departments is None or not departments <= grant.departments
+        ):
+            continue
+        if grant.regions is not None and (regions is None or not regions <= grant.regions):
+            continue
+        return True
+    return False
+
+
 def require(actor: Actor, action: str, resource: Scope | None = None, *, what: str = "") -> None:
     if not actor.authenticated:
         raise Unauthenticated("log in or present an API token")

@@ -13,8 +13,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shuzhi.core import audit, clock, events
 from shuzhi.core.context import current_request_id
@@ -92,6 +92,20 @@ class Machine:
                 f"{self.name}: state may change only through a transition, not by assignment"
             )
 
+        mapper = inspect(model)
+        state_attr = self.state_attr
+
+        @event.listens_for(Session, "do_orm_execute")
+        def _no_bulk_assignment(execution: ORMExecuteState) -> None:
+            if not execution.is_update or _firing.get() or mapper not in execution.all_mappers:
+                return
+            # the SET clause binds a parameter named after the column; WHERE ones get suffixes
+            if state_attr in execution.statement.compile().params:
+                raise InvalidTransition(
+                    f"{self.name}: state may change only through a transition, "
+                    "not by an UPDATE statement"
+                )
+
         return model
 
     def state_of(self, obj: Any) -> State:
@@ -122,6 +136,10 @@ class Machine:
         transition = self.transitions.get(name)
         if transition is None:
             raise NotFound(f"{self.name} has no transition {name!r}")
+        # Lock the row and read its state afresh: a concurrent transition either finished
+        # (and this one sees its result) or waits for this one (PostgreSQL; SQLite has one
+        # writer at a time anyway).
+        session.refresh(obj, attribute_names=[self.state_attr], with_for_update=True)
         current = getattr(obj, self.state_attr)
         require(actor, transition.action, scope, what=f"{self.name} {object_id}")
         if current not in transition.sources:
@@ -166,7 +184,8 @@ class Machine:
             after={self.state_attr: transition.target, "comment": comment},
         )
         session.flush()
-        events.emit(
+        events.emit_after_commit(
+            session,
             "workflow.transition",
             machine=self.name,
             object_id=object_id,

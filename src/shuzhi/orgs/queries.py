@@ -47,7 +47,10 @@ def departments(
             Region.path.startswith(root.path)
         )
     if q:
-        stmt = stmt.where(Department.name.contains(q) | Department.code.contains(q))
+        stmt = stmt.where(
+            Department.name.contains(q, autoescape=True)
+            | Department.code.contains(q, autoescape=True)
+        )
     found = list(session.scalars(stmt))
     if system:
         found = [d for d in found if system in (d.systems or [])]

@@ -17,7 +17,7 @@ from shuzhi.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from shuzhi.core.permissions import SYSTEM, Actor, Scope, allowed, require
+from shuzhi.core.permissions import SYSTEM, Actor, Scope, covers, require
 from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import is_credit_code
 from shuzhi.orgs import queries, security
@@ -77,7 +77,8 @@ def _check_credit_code(value: str | None) -> str | None:
 def create_department(session: Session, *, actor: Actor, data: DepartmentCreate) -> Department:
     region = regions.get(session, data.region)
     parent = queries.department(session, data.parent, field="parent") if data.parent else None
-    scope = queries.department_scope(parent) if parent else Scope(region_code=region.code)
+    # the new department sits under its parent and in its own region: both must be in scope
+    scope = Scope(department_id=parent.id if parent else None, region_code=region.code)
     require(actor, "orgs.manage_departments", scope, what=f"department {data.code}")
     if session.scalar(select(Department.id).where(Department.code == data.code)):
         raise Conflict(f"department {data.code} already exists", field="code")
@@ -123,6 +124,13 @@ def update_department(
     if "parent" in changes:
         if changes["parent"]:
             parent = queries.department(session, changes["parent"], field="parent")
+            # moving it changes the new parent's subtree, so that must be in scope too
+            require(
+                actor,
+                "orgs.manage_departments",
+                Scope(department_id=parent.id, region_code=dept.region_code),
+                what=f"departments under {parent.code}",
+            )
             if parent.id in queries.department_descendants(session, dept.id):
                 raise ValidationFailed(
                     f"department {parent.code} is under {code}; it cannot be its parent",
@@ -177,6 +185,61 @@ def _flush_unique(session: Session, what: str) -> None:
 # users and grants ---------------------------------------------------------------------
 
 
+def _reach(
+    session: Session, department_id: int | None, region_code: str | None
+) -> tuple[frozenset[int] | None, frozenset[str] | None]:
+    """The departments and regions a grant for this department and region covers."""
+    return (
+        queries.department_descendants(session, department_id)
+        if department_id is not None
+        else None,
+        regions.subtree_codes(session, region_code) if region_code is not None else None,
+    )
+
+
+def _require_can_hand_out(
+    session: Session,
+    *,
+    actor: Actor,
+    role: Role,
+    department_id: int | None,
+    region_code: str | None,
+    verb: str,
+) -> None:
+    """The actor manages users over the whole scope and holds every action of the role
+    there, so it can give (or take away) only what it could have given."""
+    departments, region_codes = _reach(session, department_id, region_code)
+    needed = ["orgs.manage_users", *role.actions]
+    beyond = [
+        action
+        for action in needed
+        if not covers(actor, action, departments=departments, regions=region_codes)
+    ]
+    if beyond:
+        raise PermissionDenied(
+            f"{actor.name} cannot {verb} {role.code} there: it does not hold "
+            f"{', '.join(beyond)} over that scope"
+        )
+
+
+def _manageable(session: Session, *, actor: Actor, username: str) -> User:
+    """A user the actor may act on: itself, or a user in its ``orgs.manage_users`` scope
+    whose every grant the actor could have given. Anyone else is reported as unknown (or
+    as too powerful, once visible), so that users cannot be probed."""
+    account = queries.visible_user(session, actor=actor, username=username)
+    if account.id == actor.id:
+        return account
+    for grant in queries.grants_of(session, account.id):
+        departments, region_codes = _reach(session, grant.department_id, grant.region_code)
+        for action in grant.role.actions:
+            if not covers(actor, action, departments=departments, regions=region_codes):
+                raise PermissionDenied(
+                    f"{actor.name} cannot act on {username}: {username} holds {grant.role_code} "
+                    "beyond what you hold"
+                )
+    return account
+
+
 def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
     if not USERNAME.match(data.username):
         raise ValidationFailed(f"username {data.username!r} is not allowed", field="username")
@@ -218,18 +281,15 @@ def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
 
 
 def set_password(session: Session, *, actor: Actor, username: str, password: str) -> User:
-    account = queries.user(session, username)
-    if actor.id != account.id:
-        require(
-            actor,
-            "orgs.manage_users",
-            queries.user_scope(account),
-            what=f"user {username}",
-        )
+    account = _manageable(session, actor=actor, username=username)
     problem = password_problem(password, min_length=get_settings().security.password_min_length)
     if problem:
         raise ValidationFailed(problem, field="password")
     account.password_hash = security.hash_password(password)
+    # a new password ends every cockpit session that the old one opened
+    for token in queries.tokens_of(session, account.id, kind="session"):
+        if token.revoked_at is None:
+            token.revoked_at = clock.now()
     session.flush()
     audit.record(
         session,
@@ -243,13 +303,9 @@ def set_password(session: Session, *, actor: Actor, username: str, password: str
 
 
 def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> User:
-    account = queries.user(session, username)
-    require(
-        actor,
-        "orgs.manage_users",
-        queries.user_scope(account),
-        what=f"user {username}",
-    )
+    account = _manageable(session, actor=actor, username=username)
+    if account.id == actor.id and not active:
+        raise ValidationFailed("you cannot deactivate yourself", field="active")
     if account.active != active:
         account.active = active
         session.flush()
@@ -271,21 +327,18 @@ def grant_role(session: Session, *, actor: Actor, username: str, data: GrantCrea
     A grantor can hand out only what it holds itself over that scope, so a department
     administrator cannot make anyone a platform administrator.
     """
-    account = queries.user(session, username)
+    account = queries.visible_user(session, actor=actor, username=username)
     role = queries.role(session, data.role)
     dept = queries.department(session, data.department) if data.department else None
     region = regions.get(session, data.region) if data.region else None
-    scope = (
-        Scope(department_id=dept.id, region_code=region.code if region else dept.region_code)
-        if dept
-        else (Scope(region_code=region.code) if region else None)
+    _require_can_hand_out(
+        session,
+        actor=actor,
+        role=role,
+        department_id=dept.id if dept else None,
+        region_code=region.code if region else None,
+        verb="grant",
     )
-    require(actor, "orgs.manage_users", scope, what=f"grants of {username}")
-    beyond = [action for action in role.actions if not allowed(actor, action, scope)]
-    if beyond:
-        raise PermissionDenied(
-            f"{actor.name} cannot grant {role.code}: it does not hold {', '.join(beyond)} there"
-        )
     existing = session.scalar(
         select(RoleGrant).where(
             RoleGrant.user_id == account.id,
@@ -321,38 +374,42 @@ def grant_role(session: Session, *, actor: Actor, username: str, data: GrantCrea
 
 
 def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCreate) -> None:
-    account = queries.user(session, username)
+    """Take a grant away; the same rule as granting: only what the actor could have given."""
+    account = queries.visible_user(session, actor=actor, username=username)
     for grant in queries.grants_of(session, account.id):
         dept_code = grant.department.code if grant.department else None
-        if (grant.role_code, dept_code, grant.region_code) == (
+        if (grant.role_code, dept_code, grant.region_code) != (
             data.role,
             data.department,
             data.region,
         ):
-            scope = (
-                Scope(
-                    department_id=grant.department_id,
-                    region_code=grant.region_code or grant.department.region_code,
-                )
-                if grant.department
-                else (Scope(region_code=grant.region_code) if grant.region_code else None)
-            )
-            require(actor, "orgs.manage_users", scope, what=f"grants of {username}")
-            session.delete(grant)
-            session.flush()
-            audit.record(
-                session,
-                actor=actor,
-                action="user.revoke",
-                object_type="user",
-                object_id=username,
-                before={"role": data.role, "department": data.department, "region": data.region},
-            )
-            return
+            continue
+        _require_can_hand_out(
+            session,
+            actor=actor,
+            role=grant.role,
+            department_id=grant.department_id,
+            region_code=grant.region_code,
+            verb="revoke",
+        )
+        session.delete(grant)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="user.revoke",
+            object_type="user",
+            object_id=username,
+            before={"role": data.role, "department": data.department, "region": data.region},
+        )
+        return
     raise NotFound(f"{username} holds no such grant of {data.role}")
 
 
 # authentication ----------------------------------------------------------------------
+
+
+LOGIN_FAILED = "wrong username or password (after repeated failures a login is locked for a while)"
 
 
 @dataclass(frozen=True)
@@ -362,9 +419,9 @@ class LoginOutcome:
 
     @property
     def message(self) -> str:
-        if self.locked_until is not None:
-            return f"too many wrong passwords; try again after {self.locked_until:%H:%M} UTC"
-        return "wrong username or password"
+        # the same words whether the user exists, the password is wrong or the login is
+        # locked: a login form must not tell which usernames are real
+        return LOGIN_FAILED
 
 
 def login(session: Session, *, username: str, password: str) -> LoginOutcome:
@@ -437,18 +494,16 @@ def _new_token(
     return token, plaintext
 
 
+MAX_TOKEN_DAYS = 3650
+
+
 def create_token(
     session: Session, *, actor: Actor, username: str, name: str, days: int | None = None
 ) -> tuple[ApiToken, str]:
     """A new API token; the plaintext is returned once and only its hash is kept."""
-    account = queries.user(session, username)
-    if actor.id != account.id:
-        require(
-            actor,
-            "orgs.manage_users",
-            queries.user_scope(account),
-            what=f"tokens of {username}",
-        )
+    account = _manageable(session, actor=actor, username=username)
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed(f"a token lives 1 to {MAX_TOKEN_DAYS} days", field="days")
     lifetime = timedelta(days=days or get_settings().security.token_days)
     token, plaintext = _new_token(
         session, account=account, kind="api", name=name, lifetime=lifetime
@@ -467,15 +522,13 @@ def create_token(
 
 def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or token.kind != "api":
+    if (
+        token is None
+        or token.kind != "api"
+        or (token.user_id != actor.id and not queries.can_manage(actor, token.user))
+    ):
         raise NotFound(f"no API token {token_id}")
-    if actor.id != token.user_id:
-        require(
-            actor,
-            "orgs.manage_users",
-            queries.user_scope(token.user),
-            what=f"tokens of {token.user.username}",
-        )
+    _manageable(session, actor=actor, username=token.user.username)
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         session.flush()
