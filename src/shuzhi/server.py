@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from shuzhi.api import problems
 from shuzhi.core import ids, logs
 from shuzhi.core.context import request_id_var
 from shuzhi.core.db import Database, get_database
-from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.errors import ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.demo.build import logins as demo_logins
 
@@ -27,6 +28,20 @@ log = logging.getLogger("shuzhi.http")
 
 REQUESTS = Counter("shuzhi_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("shuzhi_http_request_seconds", "HTTP request duration", ["method", "route"])
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+# PostgreSQL refuses NUL in text, so a NUL anywhere in a parameter is a 500 deep inside a
+# query; refused at the door instead. In JSON, \u0000 is a NUL only when its backslash is
+# not itself escaped (preceded by an even number of backslashes).
+JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+FORM_TYPES = ("application/x-www-form-urlencoded",)
+NUL_REFUSED = "NUL characters are not allowed in a request"
 
 
 def _wants_json(request: Request) -> bool:
@@ -38,12 +53,44 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+async def _carries_nul(request: Request) -> bool:
+    """A NUL in the path, the query string, or a form or JSON body."""
+    query = request.scope.get("query_string", b"")
+    if "\x00" in request.url.path or b"%00" in query or b"\x00" in query:
+        return True
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if not is_json and media_type not in FORM_TYPES:
+        return False
+    body = await request.body()  # kept by Starlette for the handler to read again
+    if b"\x00" in body:
+        return True
+    return bool(JSON_NUL.search(body)) if is_json else b"%00" in body
+
+
+def _refused(request: Request, exc: ShuzhiError) -> Response:
+    if _wants_json(request):
+        return problems.from_error(exc)
+    return web.error_page(request, exc)
+
+
+def _unexpected(request: Request) -> Response:
+    if _wants_json(request):
+        return problems.unexpected()
+    return web.error_page(
+        request,
+        ShuzhiError(f"{problems.UNEXPECTED_DETAIL}: {request_id_var.get()}"),
+        status=500,
+    )
+
+
 def create_app(database: Database | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = database or get_database()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settings.secret()  # production without a key stops here, not at the first login
         database.check_revision()
         yield
 
@@ -72,7 +119,19 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         token = request_id_var.set(rid)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            if await _carries_nul(request):
+                response = _refused(request, ValidationFailed(NUL_REFUSED))
+            else:
+                response = await call_next(request)
+        except Exception:
+            # everything else is answered by the exception handlers; this is a bug of ours
+            log.exception(
+                "unexpected error in %s %s",
+                request.method,
+                request.url.path,
+                extra={"request_id": rid},
+            )
+            response = _unexpected(request)
         finally:
             request_id_var.reset(token)
         elapsed = time.perf_counter() - started
@@ -80,6 +139,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         LATENCY.labels(request.method, route).observe(elapsed)
         response.headers["X-Request-ID"] = rid
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         log.info(
             "%s %s %s",
             request.method,
@@ -102,7 +163,9 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return problems.from_validation(exc)
+        if _wants_json(request):
+            return problems.from_validation(exc)
+        return web.error_page(request, problems.validation_failure(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

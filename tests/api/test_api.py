@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shuzhi.core import clock
+from shuzhi.core.errors import ShuzhiError
 from shuzhi.orgs import queries as orgs_queries
+from shuzhi.orgs import service as orgs_service
 from shuzhi.server import create_app
 from tests.api.support import assert_problem, auth
 from tests.conftest import PASSWORD, World, resource_doc
@@ -194,6 +196,27 @@ def test_a_department_in_an_unknown_region_is_404_naming_the_region(
     assert body["field"] == "region"
 
 
+@pytest.mark.parametrize("blank", ["   ", "\t", "\u3000\u3000"])
+def test_a_department_name_of_spaces_is_422(
+    client: TestClient, sqlite_world: World, blank: str
+) -> None:
+    admin = auth(sqlite_world, "admin")
+    created = client.post("/api/v1/departments", json={**NINGBO, "name": blank}, headers=admin)
+    assert assert_problem(created, 422, "validation")["field"] == "name"
+    renamed = client.patch("/api/v1/departments/zj_gat", json={"name": blank}, headers=admin)
+    assert assert_problem(renamed, 422, "validation")["field"] == "name"
+    assert client.get("/api/v1/departments/zj_gat", headers=admin).json()["name"] == "浙江省公安厅"
+
+
+def test_a_department_name_is_kept_without_its_surrounding_spaces(
+    client: TestClient, sqlite_world: World
+) -> None:
+    body = {**NINGBO, "code": " nb_gaj ", "name": "  宁波市公安局 "}
+    created = client.post("/api/v1/departments", json=body, headers=auth(sqlite_world, "admin"))
+    assert created.status_code == 201, created.text
+    assert (created.json()["code"], created.json()["name"]) == ("nb_gaj", "宁波市公安局")
+
+
 # users and grants ---------------------------------------------------------------------
 
 
@@ -281,6 +304,77 @@ def test_a_weak_password_is_refused_naming_the_field(
     assert body["field"] == "password"
 
 
+def test_a_display_name_of_spaces_is_422(client: TestClient, sqlite_world: World) -> None:
+    response = client.post(
+        "/api/v1/users",
+        json={**new_user(), "display_name": "  "},
+        headers=auth(sqlite_world, "admin"),
+    )
+    assert assert_problem(response, 422, "validation")["field"] == "display_name"
+
+
+def test_a_password_is_kept_exactly_as_typed(client: TestClient, sqlite_world: World) -> None:
+    spaced = f"  {PASSWORD} "
+    created = client.post(
+        "/api/v1/users",
+        json={**new_user(), "display_name": " 办事员 ", "password": spaced},
+        headers=auth(sqlite_world, "admin"),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["display_name"] == "办事员"
+    with sqlite_world.database.transaction() as session:
+        assert orgs_service.authenticate(session, username="gat_clerk", password=spaced)
+    with pytest.raises(ShuzhiError), sqlite_world.database.transaction() as session:
+        orgs_service.authenticate(session, username="gat_clerk", password=PASSWORD)
+
+
+def test_a_department_admin_deactivates_and_activates_a_user(
+    client: TestClient, sqlite_world: World
+) -> None:
+    admin = auth(sqlite_world, "gat_admin")
+    officer = auth(sqlite_world, "gat_officer")
+
+    off = client.patch("/api/v1/users/gat_officer", json={"active": False}, headers=admin)
+    assert off.status_code == 200, off.text
+    assert (off.json()["username"], off.json()["active"]) == ("gat_officer", False)
+    assert_problem(client.get("/api/v1/users/me", headers=officer), 401, "unauthenticated")
+
+    on = client.patch("/api/v1/users/gat_officer", json={"active": True}, headers=admin)
+    assert on.json()["active"] is True
+    assert client.get("/api/v1/users/me", headers=officer).status_code == 200
+
+    changes = client.get(
+        "/api/v1/changes", params={"object_id": "gat_officer"}, headers=auth(sqlite_world, "admin")
+    ).json()["data"]
+    assert [(c["action"], c["actor"]) for c in changes][:2] == [
+        ("user.activate", "gat_admin"),
+        ("user.deactivate", "gat_admin"),
+    ]
+
+
+def test_a_user_outside_ones_scope_is_not_found_for_deactivation(
+    client: TestClient, sqlite_world: World
+) -> None:
+    gat_admin = auth(sqlite_world, "gat_admin")
+    outside = client.patch("/api/v1/users/wjw_officer", json={"active": False}, headers=gat_admin)
+    missing = client.patch("/api/v1/users/nobody_here", json={"active": False}, headers=gat_admin)
+    assert_problem(outside, 404, "not-found")
+    assert_problem(missing, 404, "not-found")
+    wjw = client.get("/api/v1/users/me", headers=auth(sqlite_world, "wjw_officer"))
+    assert wjw.json()["active"] is True
+
+
+@pytest.mark.parametrize("body", [{}, {"active": "maybe"}, {"active": False, "role": "x"}])
+def test_a_user_update_that_is_not_just_active_is_422(
+    client: TestClient, sqlite_world: World, body: dict[str, object]
+) -> None:
+    response = client.patch(
+        "/api/v1/users/gat_officer", json=body, headers=auth(sqlite_world, "admin")
+    )
+    assert_problem(response, 422, "validation")
+    assert client.get("/api/v1/users/me", headers=auth(sqlite_world, "gat_officer")).is_success
+
+
 def test_a_data_officer_cannot_create_users(client: TestClient, sqlite_world: World) -> None:
     response = client.post(
         "/api/v1/users", json=new_user(), headers=auth(sqlite_world, "gat_officer")
@@ -326,8 +420,26 @@ def test_a_user_cannot_revoke_another_departments_token(
     response = client.delete(
         f"/api/v1/tokens/{token_id}", headers=auth(sqlite_world, "wjw_officer")
     )
-    assert_problem(response, 403, "forbidden")
+    # not found rather than forbidden: a probe must not learn which ids exist, or whose
+    body = assert_problem(response, 404, "not-found")
+    assert "gat_officer" not in body["detail"]
     assert client.get("/api/v1/users/me", headers=owner).status_code == 200
+
+
+@pytest.mark.parametrize("token_id", ["0", "-1", "2147483648", "99999999999999999999"])
+def test_a_token_id_out_of_range_is_422(
+    client: TestClient, sqlite_world: World, token_id: str
+) -> None:
+    response = client.delete(f"/api/v1/tokens/{token_id}", headers=auth(sqlite_world, "admin"))
+    body = assert_problem(response, 422, "validation")
+    assert body["field"] == "path.token_id"
+
+
+def test_a_token_name_of_spaces_is_422(client: TestClient, sqlite_world: World) -> None:
+    response = client.post(
+        "/api/v1/tokens", json={"name": "  "}, headers=auth(sqlite_world, "viewer")
+    )
+    assert assert_problem(response, 422, "validation")["field"] == "name"
 
 
 # change log ---------------------------------------------------------------------------
@@ -369,6 +481,27 @@ def test_the_change_log_is_forbidden_without_audit_read(
     assert_problem(response, 403, "forbidden")
 
 
+@pytest.mark.parametrize("offset", ["-1", "1000001", "99999999999999999999"])
+def test_a_change_log_offset_out_of_range_is_422(
+    client: TestClient, sqlite_world: World, offset: str
+) -> None:
+    response = client.get(
+        "/api/v1/changes", params={"offset": offset}, headers=auth(sqlite_world, "auditor")
+    )
+    assert assert_problem(response, 422, "validation")["field"] == "query.offset"
+
+
+def test_the_change_log_pages_as_far_as_the_offset_cap(
+    client: TestClient, sqlite_world: World
+) -> None:
+    response = client.get(
+        "/api/v1/changes", params={"offset": 1_000_000}, headers=auth(sqlite_world, "auditor")
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == []
+    assert response.json()["count"] > 0
+
+
 # regions ------------------------------------------------------------------------------
 
 
@@ -381,6 +514,48 @@ def test_regions_list_by_level_and_parent(client: TestClient, sqlite_world: Worl
     hangzhou = client.get("/api/v1/regions", params={"parent": "330100"}, headers=headers).json()
     assert "330102" in {r["code"] for r in hangzhou["data"]}
     assert {r["parent_code"] for r in hangzhou["data"]} == {"330100"}
+
+
+def test_the_region_list_pages_and_counts_every_match(
+    client: TestClient, sqlite_world: World
+) -> None:
+    headers = auth(sqlite_world, "viewer")
+    pages = [
+        client.get(
+            "/api/v1/regions",
+            params={"level": "county", "limit": 40, "offset": offset},
+            headers=headers,
+        ).json()
+        for offset in (0, 40, 80)
+    ]
+    assert [page["count"] for page in pages] == [90, 90, 90]
+    assert [len(page["data"]) for page in pages] == [40, 40, 10]
+    assert len({r["code"] for page in pages for r in page["data"]}) == 90
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 5001}, {"offset": -1}, {"offset": 1_000_001}]
+)
+def test_region_paging_out_of_range_is_422(
+    client: TestClient, sqlite_world: World, params: dict[str, int]
+) -> None:
+    response = client.get("/api/v1/regions", params=params, headers=auth(sqlite_world, "viewer"))
+    assert assert_problem(response, 422, "validation")["field"] == f"query.{next(iter(params))}"
+
+
+@pytest.mark.parametrize("q", ["%", "_", "33%", "西%"])
+def test_region_search_terms_are_not_wildcards(
+    client: TestClient, sqlite_world: World, q: str
+) -> None:
+    found = client.get("/api/v1/regions", params={"q": q}, headers=auth(sqlite_world, "viewer"))
+    assert found.json() == {"data": [], "count": 0}
+
+
+def test_region_search_by_name_part(client: TestClient, sqlite_world: World) -> None:
+    found = client.get(
+        "/api/v1/regions", params={"q": "西湖"}, headers=auth(sqlite_world, "viewer")
+    ).json()
+    assert ([r["code"] for r in found["data"]], found["count"]) == (["330106"], 1)
 
 
 def test_region_tree_subtree_and_ancestors(client: TestClient, sqlite_world: World) -> None:

@@ -108,6 +108,29 @@ def test_a_rule_spanning_fields_is_422(client: TestClient, as_user: Any) -> None
     assert "L4" in body["detail"]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "   "}, "name"),
+        ({"fields": [{"name": f"f{n}"} for n in range(501)]}, "fields"),
+        ({"tags": [f"t{n}" for n in range(51)]}, "tags"),
+        ({"tags": ["签" * 41]}, "tags.0"),
+    ],
+    ids=["blank-name", "too-many-fields", "too-many-tags", "long-tag"],
+)
+def test_an_oversized_or_blank_document_is_422(
+    client: TestClient, as_user: Any, overrides: dict[str, Any], field: str
+) -> None:
+    officer = as_user("gat_officer")
+    created = client.post(RESOURCES, json=resource_doc(**overrides), headers=officer)
+    assert assert_problem(created, 422, "validation")["field"] == field
+    create(client, officer)
+    replaced = client.put(
+        f"{RESOURCES}/gat_population", json=update_body(**overrides), headers=officer
+    )
+    assert assert_problem(replaced, 422, "validation")["field"] == field
+
+
 def test_an_unknown_resource_is_404(client: TestClient, as_user: Any) -> None:
     response = client.get(f"{RESOURCES}/gat_missing", headers=as_user("admin"))
     body = assert_problem(response, 404, "not-found")
@@ -379,7 +402,10 @@ def test_search_pages_with_limit_and_offset(catalog: TestClient, as_user: Any) -
     assert (filtered["count"], len(filtered["data"])) == (2, 1)
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1}])
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"offset": 1_000_001}, {"offset": 10**20}],
+)
 def test_paging_out_of_range_is_422(
     catalog: TestClient, as_user: Any, params: dict[str, int]
 ) -> None:

@@ -628,6 +628,11 @@ BAD_FILES = {
         ValidationFailed,
         ["'resources'"],
     ),
+    "nested too deeply": (
+        "resources: " + "[" * 5000 + "]" * 5000,
+        ValidationFailed,
+        ["not valid YAML (nested too deeply)"],
+    ),
     "not a resource": (
         apply_doc([*three_resources()[:1], "just a string"]),  # type: ignore[list-item]
         ValidationFailed,
@@ -649,6 +654,18 @@ def test_a_file_with_one_bad_resource_is_rejected_whole(world: World, case: str)
         assert part in message
     assert resource_count(world) == 0
     assert change_count(world) == logged
+
+
+@pytest.mark.parametrize("depth", [200, 5000])
+def test_nesting_is_refused_in_one_line_however_deep(depth: int) -> None:
+    text = "resources:\n  - code: " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(ValidationFailed) as raised:
+        service.parse_file(text, source="deep.yaml")
+
+    message = raised.value.detail
+    assert message.startswith("deep.yaml: ")
+    assert "\n" not in message
+    assert len(message) < 200
 
 
 def test_a_rejected_file_leaves_existing_resources_as_they_were(world: World) -> None:

@@ -28,7 +28,7 @@ from shuzhi.core.settings import reset_settings
 from shuzhi.orgs import service as orgs_service
 from shuzhi.orgs.models import ApiToken
 from shuzhi.regions.models import Region
-from tests.conftest import PASSWORD, World, resource_doc
+from tests.conftest import PASSWORD, USERS, World, resource_doc
 
 SUBPROCESS_TIMEOUT = 120
 
@@ -145,6 +145,12 @@ def test_empty_file_is_migrated_then_loads_the_zhejiang_tree(empty_sqlite: Path)
     assert len(nodes[0]["children"]) == 13
     xihu = next(child for child in nodes[0]["children"] if child["code"] == "330106")
     assert xihu["name"] == "西湖区"
+
+
+def test_upgrading_to_an_unknown_revision_is_one_line(sqlite_db: Database) -> None:
+    before = sqlite_db.current_revision()
+    assert_one_line_error(run("db", "upgrade", "nosuchrev"), "nosuchrev")
+    assert sqlite_db.current_revision() == before
 
 
 def test_commands_refuse_an_unmigrated_database(empty_sqlite: Path) -> None:
@@ -269,6 +275,105 @@ def test_users_create_without_a_password_source_is_refused(sqlite_world: World) 
     proc = run("users", "create", "han_meimei", "--name", "韩梅梅", SHUZHI_PASSWORD="short")
     assert_one_line_error(proc, "password must have at least")
     assert "han_meimei" not in cli("users", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ("departments", "create", "--code", "BAD", "--name", "x", "--region", "330000"),
+            ("error: code: ", "pattern"),
+        ),
+        (
+            ("departments", "create", "--code", "zj_new", "--name", "   ", "--region", "330000"),
+            ("error: name: ", "at least 2"),
+        ),
+        (("users", "create", "BAD", "--name", "x"), ("error: username: ", "pattern")),
+        (("users", "create", "li_lei", "--name", "  "), ("error: display_name: ", "at least 1")),
+        (("users", "grant", "viewer", "--role", "  "), ("error: ",)),
+    ],
+    ids=["department-code", "department-blank-name", "username", "blank-name", "blank-role"],
+)
+def test_a_schema_violation_is_one_line_naming_the_field(
+    sqlite_world: World, args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    changes = _change_count(sqlite_world.database)
+    line = assert_one_line_error(run(*args, SHUZHI_PASSWORD=PASSWORD), *fragments)
+    assert line.startswith(fragments[0])
+    assert _change_count(sqlite_world.database) == changes
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("users", "token-revoke", "99999999999999999999"), ("2147483647", "token-revoke --help")),
+        (("users", "token-revoke", "0"), ("token_id",)),
+        (("users", "token-create", "viewer", "--name", "t", "--days", "99999999"), ("3650",)),
+        (("users", "token-create", "viewer", "--name", "t", "--days", "0"), ("--days",)),
+        (("users", "token-create", "viewer", "--name", "t", "--days", "abc"), ("--days",)),
+        (("users", "list", "--no-such-option"), ("--no-such-option",)),
+        (("no-such-command",), ("no-such-command",)),
+        (("serve", "--port", "99999999999"), ("--port",)),
+    ],
+    ids=["huge-id", "zero-id", "huge-days", "zero-days", "text-days", "option", "command", "port"],
+)
+def test_a_bad_command_line_is_one_line(
+    sqlite_world: World, args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    assert_one_line_error(run(*args), *fragments)
+    with sqlite_world.database.session() as session:
+        viewer_tokens = session.scalars(
+            select(ApiToken.name).where(ApiToken.kind == "api", ApiToken.name == "t")
+        )
+        assert list(viewer_tokens) == []
+
+
+def test_a_bare_command_group_still_shows_its_help() -> None:
+    proc = run("users")
+    assert proc.returncode == 2
+    assert "Usage:" in proc.stdout + proc.stderr
+    assert "token-create" in proc.stdout + proc.stderr
+    assert "error:" not in proc.stderr
+
+
+def test_help_exits_0() -> None:
+    proc = run("users", "--help")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "deactivate" in proc.stdout
+
+
+def test_users_list_with_a_token_lists_only_the_users_it_manages(sqlite_world: World) -> None:
+    def listed(user: str, *args: str) -> set[str]:
+        env = {"SHUZHI_TOKEN": sqlite_world.tokens[user]}
+        return {u["username"] for u in cli_json("users", "list", *args, env=env)}
+
+    assert listed("viewer") == set()
+    assert listed("gat_admin") == {"gat_officer", "gat_admin"}
+    assert listed("gat_admin", "--department", "zj_wjw") == set()
+    assert listed("admin") == {username for username, *_ in USERS}
+    assert {u["username"] for u in cli_json("users", "list")} == {
+        username for username, *_ in USERS
+    }
+
+
+def test_a_deactivated_user_cannot_act_until_activated(sqlite_world: World) -> None:
+    viewer = {"SHUZHI_TOKEN": sqlite_world.tokens["viewer"]}
+    assert "user viewer deactivated" in cli("users", "deactivate", "viewer").stdout
+    assert [u["active"] for u in cli_json("users", "list") if u["username"] == "viewer"] == [False]
+    assert_one_line_error(run("catalog", "list", **viewer))
+    with sqlite_world.database.session() as session:
+        (log,) = session.scalars(select(ChangeLog).where(ChangeLog.action == "user.deactivate"))
+        assert (log.object_id, log.actor_name) == ("viewer", "system")
+
+    assert "user viewer activated" in cli("users", "activate", "viewer").stdout
+    assert cli_json("catalog", "list", env=viewer)["count"] == 0
+
+
+def test_a_user_cannot_deactivate_whom_it_does_not_manage(sqlite_world: World) -> None:
+    gat_admin = {"SHUZHI_TOKEN": sqlite_world.tokens["gat_admin"]}
+    assert_one_line_error(run("users", "deactivate", "viewer", **gat_admin))
+    assert_one_line_error(run("users", "deactivate", "no_such_user"), "no_such_user")
+    assert all(u["active"] for u in cli_json("users", "list"))
 
 
 def test_roles_list(sqlite_db: Database) -> None:
@@ -471,6 +576,8 @@ ACTION_ONLY = {
     "db upgrade",
     "docs generate",
     "serve",
+    "users activate",
+    "users deactivate",
     "users grant",
     "users revoke",
     "users set-password",

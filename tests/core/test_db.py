@@ -8,7 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from shuzhi.core.db import Database
-from shuzhi.core.errors import DatabaseRevisionError
+from shuzhi.core.errors import DatabaseRevisionError, NotFound
+from shuzhi.core.permissions import SYSTEM
 from shuzhi.migrations import metadata
 
 
@@ -46,7 +47,6 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
 def test_a_failing_unit_of_work_leaves_nothing(db: Database) -> None:
     from shuzhi.core import audit
     from shuzhi.core.models import ChangeLog
-    from shuzhi.core.permissions import SYSTEM
 
     with pytest.raises(RuntimeError), db.transaction() as session:
         audit.record(session, actor=SYSTEM, action="test.thing", object_type="thing", object_id="1")
@@ -54,3 +54,22 @@ def test_a_failing_unit_of_work_leaves_nothing(db: Database) -> None:
         raise RuntimeError("boom")
     with db.session() as session:
         assert session.query(ChangeLog).filter_by(action="test.thing").count() == 0
+
+
+def test_nul_in_text_is_refused_on_every_backend(db: Database) -> None:
+    from shuzhi.core.errors import ValidationFailed
+    from shuzhi.orgs import queries
+    from shuzhi.orgs import service as orgs
+    from shuzhi.orgs.schemas import DepartmentCreate
+
+    with (
+        pytest.raises(ValidationFailed, match="NUL"),
+        db.transaction() as session,
+    ):
+        orgs.create_department(
+            session,
+            actor=SYSTEM,
+            data=DepartmentCreate(code="zj_nul", name="浙江\x00省", region="330000"),
+        )
+    with db.session() as session, pytest.raises(NotFound):
+        queries.department(session, "zj_nul")

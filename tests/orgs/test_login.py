@@ -96,7 +96,7 @@ def test_the_login_page_says_when_to_try_again(sqlite_world: World, at: list[dat
         for _ in range(5):
             page = client.post("/login", data={"username": "viewer", "password": "nope-1A!"})
             assert page.status_code == 401
-        assert "密码错误次数过多，请于 09:15 UTC 后再试。" in page.text
+        assert "用户名或密码错误。多次输错后账号将被暂时锁定。" in page.text
         right = client.post(
             "/login", data={"username": "viewer", "password": PASSWORD}, follow_redirects=False
         )

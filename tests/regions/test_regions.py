@@ -60,7 +60,7 @@ def region(db: Database, code: str) -> Region | None:
 def test_zhejiang_has_one_province_eleven_cities_ninety_counties(db: Database) -> None:
     with db.session() as session:
         by_level = {
-            level: {r.code: r for r in queries.search(session, level=level)}
+            level: {r.code: r for r in queries.search(session, level=level)[0]}
             for level in ("province", "city", "county", "town")
         }
         roots = queries.roots(session)
@@ -82,9 +82,9 @@ def test_each_city_has_its_county_level_divisions(
     db: Database, city: str, expected: tuple[str, int]
 ) -> None:
     with db.session() as session:
-        counties = queries.search(session, parent=city)
+        counties, total = queries.search(session, parent=city)
 
-    assert len(counties) == expected[1]
+    assert len(counties) == total == expected[1]
     assert all(r.level == "county" and r.code[:4] == city[:4] for r in counties)
 
 
@@ -148,6 +148,45 @@ def test_tree_nests_cities_and_counties(db: Database) -> None:
         assert all(county.children == [] for county in city.children)
     assert lishui.code == "331100"
     assert "景宁畲族自治县" in {child.name for child in lishui.children}
+
+
+def test_search_pages_and_counts_every_match(db: Database) -> None:
+    with db.session() as session:
+        first, total = queries.search(session, level="county", limit=50)
+        rest, again = queries.search(session, level="county", limit=50, offset=50)
+        matching = queries.count(session, level="county")
+
+    assert total == again == matching == 90
+    assert (len(first), len(rest)) == (50, 40)
+    codes = [r.code for r in first + rest]
+    assert len(set(codes)) == 90
+    assert [r.path for r in first + rest] == sorted(r.path for r in first + rest)
+
+
+def test_search_by_name_part_or_code_prefix(db: Database) -> None:
+    with db.session() as session:
+        by_name, named = queries.search(session, q="西湖")
+        by_code, coded = queries.search(session, q="3311")
+
+    assert ([r.code for r in by_name], named) == (["330106"], 1)
+    assert coded == 1 + 9
+    assert all(r.code.startswith("3311") for r in by_code)
+
+
+@pytest.mark.parametrize("term", ["%", "_", "3301%", "33_1"])
+def test_search_terms_are_not_wildcards(db: Database, term: str) -> None:
+    with db.session() as session:
+        assert queries.search(session, q=term) == ([], 0)
+        assert queries.count(session, q=term) == 0
+
+
+def test_a_percent_sign_in_a_name_is_found_as_itself(db: Database) -> None:
+    load(db, JIANGSU + "320199,百分%区,county,320100\n320198,百分之区,county,320100\n")
+
+    with db.session() as session:
+        found, total = queries.search(session, q="百分%")
+
+    assert ([r.code for r in found], total) == (["320199"], 1)
 
 
 def test_unknown_region_is_not_found(db: Database) -> None:
@@ -321,6 +360,10 @@ NANJING = HEADER + "320000,江苏省,province,\n320100,南京市,city,320000\n"
         (NANJING + "320200,无锡市,city,320100\n", 4, "not above a city"),
         (NANJING + "320102,玄武区,county,\n", 4, "without parent"),
         (NANJING + "320102,,county,320100\n", 4, "no name"),
+        (NANJING + f"320102,{'玄' * 61},county,320100\n", 4, "61 characters; at most 60"),
+        (NANJING + "320102,玄武\x00区,county,320100\n", 4, "control character"),
+        (NANJING + '320102,"' + "x" * 200_000 + '",county,320100\n', 4, "not valid CSV"),
+        (NANJING + '320102,"玄武\n' + "x" * 200_000 + '",county,320100\n', 5, "field limit"),
         (NANJING + "320100,南京市,city,320000\n", 4, "320100 appears twice"),
         (
             HEADER + "320000,江苏省,province,\n320100,南京市,town,320000\n",
@@ -339,6 +382,14 @@ def test_a_bad_row_rejects_the_whole_file(db: Database, text: str, line: int, re
     assert reason in caught.value.detail
     assert region_count(db) == before
     assert region(db, "320000") is None
+
+
+def test_a_name_as_wide_as_its_column_loads(db: Database) -> None:
+    name = "玄" * 60
+
+    load(db, NANJING + f"320102,{name},county,320100\n")
+
+    assert region(db, "320102").name == name
 
 
 def test_a_county_directly_under_a_province_is_accepted(db: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from fastapi.testclient import TestClient
 
@@ -22,3 +23,9 @@ def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert match, "no csrf field on the page"
     return match.group(1)
+
+
+def flashed(html: str) -> str | None:
+    """The one-shot message the page shows after a redirect, if any."""
+    match = re.search(r'data-testid="flash">([^<]*)<', html)
+    return unescape(match.group(1)) if match else None

@@ -279,7 +279,9 @@ def test_a_wrong_password_is_shown_and_demo_logins_listed(page: Page) -> None:
     page.locator("input[name=username]").fill("gat_officer")
     page.locator("input[name=password]").fill("not-the-password")
     page.locator("form[action='/login'] button[type=submit]").click()
-    expect(page.locator("p.flash.err")).to_have_text("用户名或密码错误。")
+    expect(page.locator("p.flash.err")).to_have_text(
+        "用户名或密码错误。多次输错后账号将被暂时锁定。"
+    )
     expect(page.locator("input[name=username]")).to_have_value("gat_officer")
 
     page.locator("input[name=password]").fill(DEMO_PASSWORD)

@@ -10,7 +10,7 @@ from shuzhi.catalog.models import Resource
 from shuzhi.core.standards import credit_code_check
 from shuzhi.orgs.models import Department
 from tests.conftest import World, resource_doc
-from tests.web.support import csrf_of, login
+from tests.web.support import csrf_of, flashed, login
 
 
 def count(world: World, model: type) -> int:
@@ -41,7 +41,8 @@ def test_a_platform_admin_creates_a_department(client: TestClient, sqlite_world:
         "/departments", data=department_form(csrf_of(page.text)), follow_redirects=False
     )
 
-    assert "flash=saved" in done.headers["location"]
+    assert done.headers["location"] == "/departments"
+    assert flashed(client.get("/departments").text) == "已保存。"
     with sqlite_world.database.session() as session:
         created = session.scalar(select(Department).where(Department.code == "zj_tyj"))
         assert created is not None
@@ -124,4 +125,17 @@ def test_a_viewer_gets_no_upload_and_cannot_apply(client: TestClient, sqlite_wor
     refused = upload(client, csrf_of(page.text), "gat.yaml", document)
 
     assert "may not catalog.edit" in refused
+    assert count(sqlite_world, Resource) == 0
+
+
+def test_a_yaml_file_nested_too_deeply_is_refused_on_the_page(
+    client: TestClient, sqlite_world: World
+) -> None:
+    login(client, "gat_officer")
+    csrf = csrf_of(client.get("/catalog").text)
+
+    page = upload(client, csrf, "deep.yaml", "resources: " + "[" * 5000 + "]" * 5000)
+
+    assert (flashed(page) or "").startswith("deep.yaml")
+    assert 'class="flash err" role="alert"' in page
     assert count(sqlite_world, Resource) == 0

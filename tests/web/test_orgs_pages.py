@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from shuzhi.orgs import queries
 from tests.conftest import PASSWORD, World
-from tests.web.support import csrf_of, login
+from tests.web.support import csrf_of, flashed, login
 
 
 def grants(world: World, username: str) -> set[tuple[str, str | None]]:
@@ -48,7 +48,8 @@ def test_a_department_admin_sees_and_manages_only_its_users(
         },
         follow_redirects=False,
     )
-    assert created.status_code == 303 and "flash=saved" in created.headers["location"]
+    assert created.status_code == 303 and created.headers["location"] == "/users"
+    assert flashed(client.get("/users").text) == "已保存。"
     assert grants(sqlite_world, "gat_new") == {("data_officer", "zj_gat")}
 
 
@@ -69,7 +70,10 @@ def test_a_department_admin_cannot_reach_outside_its_department(
         },
         follow_redirects=False,
     )
-    assert "error=" in outside.headers["location"]
+    assert outside.headers["location"] == "/users"
+    refusal = client.get("/users").text
+    assert 'role="alert"' in refusal
+    assert "wjw_new" in (flashed(refusal) or "")
     assert not user_exists(sqlite_world, "wjw_new")
 
     escalate = client.post(
@@ -129,3 +133,63 @@ def test_token_forms_need_the_csrf_field(client: TestClient, sqlite_world: World
     with sqlite_world.database.session() as session:
         account = queries.user(session, "gat_officer")
         assert [t.name for t in queries.tokens_of(session, account.id)] == ["tests"]
+
+
+def api_token_names(world: World, username: str) -> list[str]:
+    with world.database.session() as session:
+        account = queries.user(session, username)
+        return [t.name for t in queries.tokens_of(session, account.id)]
+
+
+def test_a_bad_token_form_is_refused_with_the_reason(
+    client: TestClient, sqlite_world: World
+) -> None:
+    login(client, "gat_officer")
+    csrf = csrf_of(client.get("/account").text)
+
+    for form, field in (
+        ({"name": "x", "days": "²"}, "days"),
+        ({"name": "x", "days": "0"}, "days"),
+        ({"name": "x", "days": "99999999"}, "days"),
+        ({"name": "n" * 81}, "name"),
+    ):
+        response = client.post("/account/tokens", data={"csrf": csrf, **form})
+        assert response.status_code == 200, form
+        assert (flashed(response.text) or "").startswith(f"{field}:"), form
+
+    assert api_token_names(sqlite_world, "gat_officer") == ["tests"]
+
+    made = client.post("/account/tokens", data={"csrf": csrf, "name": "n" * 80, "days": "3650"})
+    assert 'data-testid="new-token"' in made.text
+    assert "n" * 80 in api_token_names(sqlite_world, "gat_officer")
+
+
+def test_a_token_id_out_of_range_is_refused(client: TestClient) -> None:
+    login(client, "gat_officer")
+    csrf = csrf_of(client.get("/account").text)
+    for token_id in ("0", "2147483648", "99999999999999999999"):
+        response = client.post(f"/account/tokens/{token_id}/revoke", data={"csrf": csrf})
+        assert response.status_code == 422, token_id
+        assert 'data-testid="error"' in response.text
+
+    unknown = client.post("/account/tokens/2147483647/revoke", data={"csrf": csrf})
+    assert unknown.status_code == 200
+    assert 'role="alert"' in unknown.text
+
+
+def test_a_non_ascii_csrf_field_is_refused(client: TestClient, sqlite_world: World) -> None:
+    login(client, "gat_officer")
+    for path in ("/account/tokens", "/logout"):
+        response = client.post(path, data={"csrf": "é", "name": "x"}, follow_redirects=False)
+        assert response.status_code == 403, path
+    assert api_token_names(sqlite_world, "gat_officer") == ["tests"]
+
+
+def test_the_departments_page_has_one_new_department_form_outside_its_title(
+    client: TestClient,
+) -> None:
+    login(client, "admin")
+    page = client.get("/departments").text
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title.strip() == "部门 · 数治"
+    assert page.count('data-testid="create-department"') == 1

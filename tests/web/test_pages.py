@@ -20,8 +20,9 @@ from shuzhi.server import create_app
 from shuzhi.web import i18n
 from shuzhi.web.app import NAV
 from shuzhi.web.session import COOKIE, LANG_COOKIE
+from shuzhi.web.views.deps import MAX_PAGE
 from tests.conftest import PASSWORD, World, resource_doc
-from tests.web.support import csrf_of, login
+from tests.web.support import csrf_of, flashed, login
 
 WEB = Path(web.__file__).resolve().parent
 
@@ -187,6 +188,24 @@ def test_catalog_lists_and_searches(client: TestClient, sqlite_world: World) -> 
     assert "/catalog/gat_population" not in filtered.text
 
 
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    [("abc", 1), ("²", 1), ("0", 1), ("-3", 1), ("2", 2), ("99999999999999999999", MAX_PAGE)],
+)
+def test_a_page_number_typed_by_hand_is_read_safely(
+    client: TestClient, sqlite_world: World, page: str, shown: int
+) -> None:
+    add_resource(sqlite_world, "published")
+    login(client, "auditor")
+    for path in ("/catalog", "/catalog/results"):
+        response = client.get(path, params={"page": page})
+        assert response.status_code == 200, path
+        assert re.search(r'data-testid="count">1 条结果', response.text)
+    changes = client.get("/changes", params={"page": page})
+    assert changes.status_code == 200
+    assert re.search(rf"<span>{shown} / \d+</span>", changes.text)
+
+
 def test_a_viewer_sees_published_resources_but_not_drafts(
     client: TestClient, sqlite_world: World
 ) -> None:
@@ -222,10 +241,10 @@ def test_create_a_resource_through_the_form(client: TestClient, sqlite_world: Wo
         "/catalog/new", data=form_for(csrf_of(form_page.text)), follow_redirects=False
     )
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/catalog/gat_vehicles?flash=saved"
+    assert response.headers["location"] == "/catalog/gat_vehicles"
 
     page = client.get(response.headers["location"])
-    assert "已保存。" in page.text
+    assert flashed(page.text) == "已保存。"
     assert "机动车登记信息" in page.text
     with sqlite_world.database.session() as session:
         resource = session.scalar(select(Resource).where(Resource.code == "gat_vehicles"))
@@ -278,7 +297,8 @@ def test_lifecycle_through_the_forms(client: TestClient, sqlite_world: World) ->
         "/catalog/gat_population/transitions/submit", data={"csrf": csrf}, follow_redirects=False
     )
     assert submitted.status_code == 303
-    assert submitted.headers["location"] == "/catalog/gat_population?flash=done"
+    assert submitted.headers["location"] == "/catalog/gat_population"
+    assert flashed(client.get("/catalog/gat_population").text) == "操作成功。"
     assert resource_row(sqlite_world, "gat_population")[0] == "pending_review"
 
     login(client, "admin")
@@ -473,7 +493,7 @@ def _messages() -> dict[str, set[str]]:
 def test_every_message_has_a_chinese_translation() -> None:
     messages = _messages()
     assert "Log in" in messages  # the scan finds messages in templates
-    assert "Wrong username or password." in messages  # and in code
+    assert "Choose a YAML file." in messages  # and in code
     missing = {message: files for message, files in messages.items() if message not in i18n.ZH}
     assert missing == {}
     missing_nav = [item.label for item in NAV if item.label not in i18n.ZH]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from shuzhi.core.db import Database
@@ -13,6 +13,7 @@ from shuzhi.core.errors import Unauthenticated
 from shuzhi.core.permissions import Actor
 from shuzhi.orgs import queries as orgs
 from shuzhi.orgs import service as orgs_service
+from shuzhi.orgs.schemas import ID_MAX
 
 
 def get_database(request: Request) -> Database:
@@ -46,3 +47,10 @@ def get_actor(request: Request, session: SessionDep, database: DatabaseDep) -> A
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+# Bounded so that no number a client sends overflows the database driver: an offset past a
+# million rows pages nothing real, and an id past ID_MAX names no row.
+OFFSET_MAX = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX, description="rows to skip")]
+IdPath = Annotated[int, Path(ge=1, le=ID_MAX)]

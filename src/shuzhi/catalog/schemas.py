@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,9 +19,17 @@ from shuzhi.catalog.rules import (
 )
 from shuzhi.core.enums import System
 
+# Caps on what one resource may list, far above any real table, so that a document cannot
+# make validation, storage or the search text arbitrarily large.
+FIELDS_MAX = 500
+TAGS_MAX = 50
+TAG_MAX_LENGTH = 40
+
+Tag = Annotated[str, Field(max_length=TAG_MAX_LENGTH)]
+
 
 class FieldSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(extra="forbid", from_attributes=True, str_strip_whitespace=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["id_card"])
     title: str = Field("", max_length=120, examples=["公民身份号码"])
@@ -37,7 +47,8 @@ class FieldSpec(BaseModel):
 
 
 class ResourceBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # stripped, so that a name of spaces is as empty as no name
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=2, max_length=200)
     summary: str = ""
@@ -52,13 +63,13 @@ class ResourceBase(BaseModel):
     grade: Grade = Grade.L2
     national_level: NationalLevel = NationalLevel.general
     region: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", description="region the data covers")
-    tags: list[str] = Field(default_factory=list)
-    fields: list[FieldSpec] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX)
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
 
     @model_validator(mode="after")
     def _consistent(self) -> ResourceBase:
-        names = [field.name for field in self.fields]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        counts = Counter(field.name for field in self.fields)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"field names repeat: {', '.join(duplicates)}")
         if self.sharing is not Sharing.unconditional and not self.sharing_conditions.strip():
@@ -67,7 +78,7 @@ class ResourceBase(BaseModel):
             )
         if self.grade is Grade.L4 and self.open is not OpenAttribute.prohibited:
             raise ValueError("an L4 resource cannot be opened; set open: prohibited")
-        self.tags = sorted({tag.strip() for tag in self.tags if tag.strip()})
+        self.tags = sorted({tag for tag in self.tags if tag})
         return self
 
 

@@ -188,12 +188,17 @@ def parse_file(text: str, *, source: str) -> list[ResourceCreate]:
         # the problem alone: str(exc) spans lines, and errors are one line
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ValidationFailed(f"{source}{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively; deep enough nesting exhausts
+        # the stack before any rule of ours could refuse it
+        raise ValidationFailed(f"{source}: not valid YAML (nested too deeply)") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise ValidationFailed(f"{source}: expected a mapping with a 'resources' list")
     parsed: list[ResourceCreate] = []
     seen: set[str] = set()
     for index, item in enumerate(document["resources"], start=1):
-        label = item.get("code", f"#{index}") if isinstance(item, dict) else f"#{index}"
+        code = item.get("code") if isinstance(item, dict) else None
+        label = code if isinstance(code, str) else f"#{index}"
         try:
             resource = ResourceCreate.model_validate(item)
         except ValidationError as exc:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import typer
+from alembic.util import CommandError
 
 from shuzhi.cli.common import JsonOption, database, print_json
+from shuzhi.core.errors import ValidationFailed
 from shuzhi.orgs import service as orgs_service
 
 app = typer.Typer(help="The metadata store: migrate and inspect.", no_args_is_help=True)
@@ -12,7 +14,11 @@ app = typer.Typer(help="The metadata store: migrate and inspect.", no_args_is_he
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the database to the latest revision and sync the built-in roles."""
     db = database(check=False)
-    db.upgrade(revision)
+    try:
+        db.upgrade(revision)
+    except CommandError as exc:
+        # an unknown revision, or one that is not ahead of the database
+        raise ValidationFailed(f"cannot upgrade to {revision!r}: {exc}") from None
     with db.transaction() as session:
         changed = orgs_service.sync_builtin_roles(session)
     typer.echo(f"database at {db.current_revision()} ({db.backend}); {changed} role(s) synced")

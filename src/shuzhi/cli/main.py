@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from shuzhi import __version__
 from shuzhi.cli import catalog, db, orgs, regions
@@ -44,7 +46,7 @@ def version() -> None:
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
-    port: int = typer.Option(None, help="Port (default from settings: 8000)."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port (default from settings: 8000)."),
 ) -> None:
     """Serve the API and the cockpit."""
     from shuzhi import server
@@ -124,9 +126,44 @@ def settings_show(json: JsonOption = False) -> None:
                 typer.echo(f"{group} = {values}")
 
 
+def schema_problem(exc: ValidationError) -> str:
+    """The first violation as ``field: message``, as the API names it."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {error['msg']}" if field else error["msg"]
+
+
+def usage_problem(exc: typer.TyperException) -> str:
+    """Click's complaint about the command line, with where to look for help."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return exc.format_message() + hint
+
+
+def fail(message: str) -> NoReturn:
+    # one line even when a message from below spans several
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
 def main() -> None:
+    """Run the command; any error a user can act on is one line on stderr and exit 2."""
     try:
-        app()
+        # not standalone: click raises its usage errors here instead of printing a panel
+        outcome = app(standalone_mode=False)
     except ShuzhiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        sys.exit(2)
+        fail(exc.detail)
+    except ValidationError as exc:
+        fail(schema_problem(exc))
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:
+        # Typer's own click: recognised by name, as Typer itself does, not by a private import
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            if exc.format_message():  # without rich, the help is the message
+                typer.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        fail(usage_problem(exc))
+    # a command returns None; --help and Ctrl-C come back as their exit status
+    sys.exit(outcome if isinstance(outcome, int) else 0)

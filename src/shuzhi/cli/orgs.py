@@ -10,7 +10,15 @@ from shuzhi.cli.common import JsonOption, print_json, print_table, reading, writ
 from shuzhi.core.enums import System
 from shuzhi.core.errors import ValidationFailed
 from shuzhi.orgs import queries, service
-from shuzhi.orgs.schemas import DepartmentCreate, GrantCreate, TokenCreated, TokenPublic, UserCreate
+from shuzhi.orgs.schemas import (
+    ID_MAX,
+    TOKEN_DAYS_MAX,
+    DepartmentCreate,
+    GrantCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+)
 
 departments = typer.Typer(help="Departments (委办局) and their regions.", no_args_is_help=True)
 users = typer.Typer(help="Users, role grants and API tokens.", no_args_is_help=True)
@@ -78,10 +86,11 @@ def list_users(
     department: str = typer.Option(None, help="Only this department's users."),
     json: JsonOption = False,
 ) -> None:
-    """List users with their grants."""
-    with reading() as (session, _actor):
+    """List the users the caller manages, with their grants (the local operator: all)."""
+    with reading() as (session, actor):
         found = [
-            queries.user_public(session, u) for u in queries.users(session, department=department)
+            queries.user_public(session, u)
+            for u in queries.manageable_users(session, actor=actor, department=department)
         ]
     if json:
         print_json(found)
@@ -196,11 +205,31 @@ def set_password(username: Username) -> None:
     typer.echo(f"password of {username} changed")
 
 
+def _set_active(username: str, active: bool) -> None:
+    with writing() as (session, actor):
+        service.set_active(session, actor=actor, username=username, active=active)
+    typer.echo(f"user {username} {'activated' if active else 'deactivated'}")
+
+
+@users.command("activate")
+def activate(username: Username) -> None:
+    """Let a deactivated user log in and use its tokens again."""
+    _set_active(username, True)
+
+
+@users.command("deactivate")
+def deactivate(username: Username) -> None:
+    """Stop a user from logging in or using its tokens; its grants and history stay."""
+    _set_active(username, False)
+
+
 @users.command("token-create")
 def token_create(
     username: Username,
     name: str = typer.Option(..., help="What the token is for."),
-    days: int = typer.Option(None, help="Lifetime in days."),
+    days: int = typer.Option(
+        None, min=1, max=TOKEN_DAYS_MAX, help="Lifetime in days (default from settings)."
+    ),
     json: JsonOption = False,
 ) -> None:
     """Issue an API token; the secret is printed this once."""
@@ -223,7 +252,7 @@ def token_create(
 
 @users.command("token-revoke")
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="Id shown by token-create.")],
+    token_id: Annotated[int, typer.Argument(min=1, max=ID_MAX, help="Id shown by token-create.")],
 ) -> None:
     """Revoke an API token by id."""
     with writing() as (session, actor):

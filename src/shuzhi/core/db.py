@@ -60,6 +60,7 @@ class Database:
                 pool_size=settings.database.pool_size,
                 pool_pre_ping=True,
             )
+        dialect.refuse_nul(self.engine)
         # SQLite has one writer at a time; serialising writers in the process avoids
         # lock contention, and BEGIN IMMEDIATE covers writers in other processes.
         self._write_lock = threading.Lock() if dialect.is_sqlite(self.engine) else None

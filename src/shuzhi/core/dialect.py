@@ -9,6 +9,8 @@ from sqlalchemy import JSON, DateTime, Engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from shuzhi.core.errors import ValidationFailed
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -34,6 +36,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul(engine: Engine) -> None:
+    """PostgreSQL cannot store NUL in text and fails with a driver error; SQLite would
+    store it. Both refuse it here, with a clear error, whichever interface it came from."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if _has_nul(parameters):
+            raise ValidationFailed("text cannot contain the NUL character (0x00)")
 
 
 def is_sqlite(engine: Engine) -> bool:

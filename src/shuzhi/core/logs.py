@@ -31,7 +31,10 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         request_id = current_request_id()
         prefix = f"[{request_id[:8]}] " if request_id else ""
-        return f"{record.levelname:<7} {record.name}: {prefix}{record.getMessage()}"
+        line = f"{record.levelname:<7} {record.name}: {prefix}{record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def configure(settings: Settings) -> None:

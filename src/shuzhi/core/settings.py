@@ -74,7 +74,8 @@ class SecuritySettings(Group):
     )
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked login waits.")
     secure_cookies: bool = Field(
-        False, description="Mark cookies Secure (set when served over HTTPS)."
+        False,
+        description="Mark cookies Secure (served over HTTPS); always on in production.",
     )
 
 

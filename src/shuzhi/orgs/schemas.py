@@ -1,13 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shuzhi.core.enums import System
 
+# Ids are INTEGER columns: a larger number names no row, and the drivers overflow on it.
+ID_MAX = 2**31 - 1
+TOKEN_DAYS_MAX = 3650
+
+# What people type is stripped, so a name of spaces is as empty as no name. A password is
+# kept exactly as typed: stripping it would change the secret.
+INPUT = ConfigDict(str_strip_whitespace=True)
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=200)]
+
 
 class DepartmentCreate(BaseModel):
+    model_config = INPUT
+
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["zj_gat"])
     name: str = Field(min_length=2, max_length=120, examples=["浙江省公安厅"])
     region: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", examples=["330000"])
@@ -17,6 +29,8 @@ class DepartmentCreate(BaseModel):
 
 
 class DepartmentUpdate(BaseModel):
+    model_config = INPUT
+
     name: str | None = Field(None, min_length=2, max_length=120)
     parent: str | None = None
     systems: list[System] | None = None
@@ -40,9 +54,11 @@ class DepartmentList(BaseModel):
 
 
 class UserCreate(BaseModel):
+    model_config = INPUT
+
     username: str = Field(pattern=r"^[a-z][a-z0-9_.-]{2,39}$")
     display_name: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=200)
+    password: Password
     department: str | None = Field(None, description="code of the user's department")
     email: str | None = Field(None, max_length=120)
 
@@ -65,12 +81,20 @@ class UserPublic(BaseModel):
     grants: list[GrantPublic] = []
 
 
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool = Field(description="false: the user can no longer log in or use its tokens")
+
+
 class UserList(BaseModel):
     data: list[UserPublic]
     count: int
 
 
 class GrantCreate(BaseModel):
+    model_config = INPUT
+
     role: str
     department: str | None = Field(None, description="department code; empty: any department")
     region: str | None = Field(None, description="root of the region subtree; empty: any")
@@ -89,8 +113,12 @@ class RoleList(BaseModel):
 
 
 class TokenCreate(BaseModel):
+    model_config = INPUT
+
     name: str = Field(min_length=1, max_length=80)
-    days: int | None = Field(None, ge=1, le=3650, description="lifetime; default from settings")
+    days: int | None = Field(
+        None, ge=1, le=TOKEN_DAYS_MAX, description="lifetime; default from settings"
+    )
 
 
 class TokenPublic(BaseModel):

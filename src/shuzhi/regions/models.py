@@ -4,6 +4,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shuzhi.core.db import Base
+from shuzhi.regions.rules import NAME_MAX_LENGTH
 
 
 class Region(Base):
@@ -13,7 +14,7 @@ class Region(Base):
     __tablename__ = "region"
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
-    name: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     level: Mapped[str] = mapped_column(String(10), index=True)
     parent_code: Mapped[str | None] = mapped_column(
         ForeignKey("region.code", ondelete="RESTRICT"), index=True

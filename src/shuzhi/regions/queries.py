@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from shuzhi.core.errors import NotFound
@@ -46,8 +48,31 @@ def roots(session: Session) -> list[Region]:
     return list(session.scalars(select(Region).where(Region.parent_code.is_(None))))
 
 
-def count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Region)) or 0
+def _matching(
+    stmt: Select[Any], *, level: str | None, parent: str | None, q: str | None
+) -> Select[Any]:
+    if level:
+        stmt = stmt.where(Region.level == level)
+    if parent:
+        stmt = stmt.where(Region.parent_code == parent)
+    if q:
+        # autoescape: % and _ in a search are the characters themselves, not wildcards
+        stmt = stmt.where(
+            Region.name.contains(q, autoescape=True) | Region.code.startswith(q, autoescape=True)
+        )
+    return stmt
+
+
+def count(
+    session: Session,
+    *,
+    level: str | None = None,
+    parent: str | None = None,
+    q: str | None = None,
+) -> int:
+    """How many regions match (all of them, without filters)."""
+    stmt = _matching(select(func.count()).select_from(Region), level=level, parent=parent, q=q)
+    return session.scalar(stmt) or 0
 
 
 def tree(session: Session, root: str | None = None) -> list[RegionNode]:
@@ -71,12 +96,9 @@ def search(
     parent: str | None = None,
     q: str | None = None,
     limit: int = 500,
-) -> list[Region]:
-    stmt = select(Region).order_by(Region.path)
-    if level:
-        stmt = stmt.where(Region.level == level)
-    if parent:
-        stmt = stmt.where(Region.parent_code == parent)
-    if q:
-        stmt = stmt.where(Region.name.contains(q) | Region.code.startswith(q))
-    return list(session.scalars(stmt.limit(limit)))
+    offset: int = 0,
+) -> tuple[list[Region], int]:
+    """A page of the matching regions in tree order, and how many match in all."""
+    stmt = _matching(select(Region), level=level, parent=parent, q=q)
+    found = list(session.scalars(stmt.order_by(Region.path).limit(limit).offset(offset)))
+    return found, count(session, level=level, parent=parent, q=q)

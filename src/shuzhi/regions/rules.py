@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from shuzhi.core.enums import LabeledEnum
 
@@ -26,6 +27,8 @@ CODE_PATTERN = {
 }
 
 
+NAME_MAX_LENGTH = 60  # the width of region.name
+
 SIGNIFICANT_DIGITS = {Level.province: 2, Level.city: 4, Level.county: 6, Level.town: 9}
 
 
@@ -34,6 +37,16 @@ def parent_problem(code: str, parent: str, parent_level: Level) -> str | None:
     prefix = parent[: SIGNIFICANT_DIGITS[parent_level]]
     if not code.startswith(prefix):
         return f"code {code} does not start with {prefix}, the prefix of its parent {parent}"
+    return None
+
+
+def name_problem(code: str, name: str) -> str | None:
+    if not name:
+        return f"region {code} has no name"
+    if len(name) > NAME_MAX_LENGTH:
+        return f"the name of region {code} is {len(name)} characters; at most {NAME_MAX_LENGTH}"
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return f"the name of region {code} holds a control character"
     return None
 
 

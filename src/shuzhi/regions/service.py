@@ -15,7 +15,7 @@ from shuzhi.core import audit
 from shuzhi.core.errors import ValidationFailed
 from shuzhi.core.permissions import Actor, require
 from shuzhi.regions.models import Region
-from shuzhi.regions.rules import Level, code_problem, parent_problem
+from shuzhi.regions.rules import Level, code_problem, name_problem, parent_problem
 from shuzhi.regions.schemas import RegionLoadResult
 
 COLUMNS = ("code", "name", "level", "parent")
@@ -36,6 +36,15 @@ def builtin_csv(name: str = "zhejiang") -> Path:
 
 def _parse(text: str, source: str) -> list[_Row]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _rows(reader, source)
+    except csv.Error as exc:
+        # a field over the csv module's size limit, say; the raw reader knows the line
+        line = reader.reader.line_num
+        raise ValidationFailed(f"{source}:{line}: not valid CSV ({exc})") from None
+
+
+def _rows(reader: csv.DictReader[str], source: str) -> list[_Row]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValidationFailed(f"{source}:1: missing column(s) {', '.join(missing)}")
@@ -50,11 +59,9 @@ def _parse(text: str, source: str) -> list[_Row]:
             raise ValidationFailed(
                 f"{where}: level {raw['level']!r} is not one of {Level.choices()}"
             ) from None
-        problem = code_problem(code, level)
+        problem = code_problem(code, level) or name_problem(code, name)
         if problem:
             raise ValidationFailed(f"{where}: {problem}")
-        if not name:
-            raise ValidationFailed(f"{where}: region {code} has no name")
         if code in seen:
             raise ValidationFailed(f"{where}: region {code} appears twice")
         seen.add(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from shuzhi.core import enums
 from shuzhi.core.errors import ShuzhiError, Unauthenticated
 from shuzhi.core.permissions import ANONYMOUS, Actor, allowed
 from shuzhi.regions.rules import Level
-from shuzhi.web import i18n
-from shuzhi.web.session import LANG_COOKIE, csrf_token
+from shuzhi.web import flash, i18n
+from shuzhi.web.session import LANG_COOKIE, csrf_token, set_cookie
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -72,6 +73,10 @@ def locale_of(request: Request) -> str:
     )
 
 
+def translator_for(request: Request) -> Callable[[str], str]:
+    return i18n.translator(locale_of(request))
+
+
 def label(locale: str) -> Any:
     def _label(kind: str, value: str | None) -> str:
         if value is None:
@@ -92,6 +97,8 @@ def render(
 ) -> HTMLResponse:
     locale = locale_of(request)
     nav = [item for item in NAV if item.shown_to(actor)]
+    # a fragment swapped in by htmx has no place for the message; the next page shows it
+    whole_page = not Path(template).name.startswith("_")
     response = templates.TemplateResponse(
         request,
         template,
@@ -105,13 +112,15 @@ def render(
             "nav": nav,
             "path": request.url.path,
             "csrf": csrf_token(request) if actor.authenticated else "",
-            "flash": request.query_params.get("flash"),
+            "flash": flash.take(request) if whole_page else None,
             **context,
         },
         status_code=status,
     )
+    if whole_page:
+        flash.forget(request, response)
     if request.query_params.get("lang") in i18n.LOCALES:
-        response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax")
+        set_cookie(request, response, LANG_COOKIE, locale, max_age=365 * 86400, httponly=False)
     return response
 
 

@@ -94,9 +94,8 @@ ZH: dict[str, str] = {
     "Before": "变更前",
     "After": "变更后",
     "Your session has ended; log in again.": "会话已结束，请重新登录。",
-    "Wrong username or password.": "用户名或密码错误。",
-    "Too many wrong passwords; try again after {time} UTC.": (
-        "密码错误次数过多，请于 {time} UTC 后再试。"
+    "Wrong username or password. After repeated failures a login is locked for a while.": (
+        "用户名或密码错误。多次输错后账号将被暂时锁定。"
     ),
     "Demo logins": "演示账号",
     "Count": "数量",

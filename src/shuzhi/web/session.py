@@ -5,17 +5,49 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from shuzhi.core.errors import PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import ANONYMOUS, Actor
+from shuzhi.core.settings import Environment, Settings
 from shuzhi.orgs import queries as orgs
 from shuzhi.orgs import service as orgs_service
 
 COOKIE = "shuzhi_session"
 LANG_COOKIE = "shuzhi_lang"
+
+
+def cookies_secure(settings: Settings) -> bool:
+    """Production is served over HTTPS, so its cookies are Secure whatever the setting says."""
+    return settings.security.secure_cookies or settings.environment is Environment.production
+
+
+def set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    httponly: bool = True,
+) -> None:
+    """Every cockpit cookie: same-site, and Secure where the site is served over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=httponly,
+        samesite="lax",
+        secure=cookies_secure(request.app.state.settings),
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name, httponly=True, samesite="lax", secure=cookies_secure(request.app.state.settings)
+    )
 
 
 def session_token(request: Request) -> str | None:
@@ -42,7 +74,9 @@ def csrf_token(request: Request) -> str:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    if not submitted or not hmac.compare_digest(submitted, csrf_token(request)):
+    # bytes: compare_digest refuses str holding anything but ASCII with a TypeError
+    expected = csrf_token(request).encode()
+    if not submitted or not hmac.compare_digest(submitted.encode(), expected):
         raise PermissionDenied("the form has expired or did not come from this site; reload it")
 
 

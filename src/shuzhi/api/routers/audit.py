@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from shuzhi.api import PREFIX
-from shuzhi.api.deps import ActorDep, SessionDep
+from shuzhi.api.deps import ActorDep, Offset, SessionDep
 from shuzhi.core import audit
 
 router = APIRouter(prefix=f"{PREFIX}/changes", tags=["audit"])
@@ -40,7 +40,7 @@ def list_changes(
     action: str | None = None,
     by: str | None = Query(None, description="actor name"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> ChangeList:
     rows, total = audit.changes(
         session,

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from shuzhi.api import PREFIX
-from shuzhi.api.deps import ActorDep, DatabaseDep, SessionDep
+from shuzhi.api.deps import ActorDep, DatabaseDep, Offset, SessionDep
 from shuzhi.catalog import queries, service
 from shuzhi.catalog.queries import Filters
 from shuzhi.catalog.schemas import (
@@ -34,7 +34,7 @@ def search_resources(
     state: str | None = None,
     region: str | None = Query(None, description="only resources in this region's subtree"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> ResourceList:
     filters = Filters(
         q=q,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from shuzhi.api import PREFIX
-from shuzhi.api.deps import ActorDep, DatabaseDep, SessionDep
+from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, SessionDep
 from shuzhi.orgs import queries, service
 from shuzhi.orgs.schemas import (
     DepartmentCreate,
@@ -20,6 +20,7 @@ from shuzhi.orgs.schemas import (
     UserCreate,
     UserList,
     UserPublic,
+    UserUpdate,
 )
 
 router = APIRouter(prefix=PREFIX, tags=["orgs"])
@@ -100,6 +101,16 @@ def get_user(username: str, session: SessionDep, actor: ActorDep) -> UserPublic:
     )
 
 
+@router.patch("/users/{username}", response_model=UserPublic)
+def update_user(
+    username: str, body: UserUpdate, database: DatabaseDep, actor: ActorDep
+) -> UserPublic:
+    """Deactivate a user (it can no longer log in or use its tokens), or activate it again."""
+    with database.transaction() as session:
+        account = service.set_active(session, actor=actor, username=username, active=body.active)
+        return queries.user_public(session, account)
+
+
 @router.post(
     "/users/{username}/grants", response_model=UserPublic, status_code=status.HTTP_201_CREATED
 )
@@ -140,6 +151,6 @@ def create_token(body: TokenCreate, database: DatabaseDep, actor: ActorDep) -> T
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenPublic)
-def revoke_token(token_id: int, database: DatabaseDep, actor: ActorDep) -> TokenPublic:
+def revoke_token(token_id: IdPath, database: DatabaseDep, actor: ActorDep) -> TokenPublic:
     with database.transaction() as session:
         return _token_public(service.revoke_token(session, actor=actor, token_id=token_id))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from shuzhi.api import PREFIX
-from shuzhi.api.deps import ActorDep, SessionDep
+from shuzhi.api.deps import ActorDep, Offset, SessionDep
 from shuzhi.regions import queries
 from shuzhi.regions.schemas import RegionList, RegionNode, RegionPublic
 
@@ -17,9 +17,14 @@ def list_regions(
     level: str | None = None,
     parent: str | None = None,
     q: str | None = Query(None, description="part of a name, or a code prefix"),
+    limit: int = Query(500, ge=1, le=5000),
+    offset: Offset = 0,
 ) -> RegionList:
-    found = queries.search(session, level=level, parent=parent, q=q)
-    return RegionList(data=[RegionPublic.model_validate(r) for r in found], count=len(found))
+    """Regions in tree order; ``count`` is how many match, beyond this page too."""
+    found, total = queries.search(
+        session, level=level, parent=parent, q=q, limit=limit, offset=offset
+    )
+    return RegionList(data=[RegionPublic.model_validate(r) for r in found], count=total)
 
 
 @router.get("/tree", response_model=list[RegionNode])

@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from shuzhi.core import audit
 from shuzhi.web.app import render
-from shuzhi.web.views.deps import PageActor, SessionDep
+from shuzhi.web.views.deps import PageActor, PageNumber, SessionDep
 
 router = APIRouter()
 PAGE = 50
@@ -16,13 +16,12 @@ def changes(
     request: Request,
     session: SessionDep,
     actor: PageActor,
+    page: PageNumber,
     object_type: str | None = None,
     object_id: str | None = None,
     by: str | None = None,
-    page: int = 1,
 ) -> Response:
     """Same payload as GET /api/v1/changes."""
-    page = max(page, 1)
     rows, total = audit.changes(
         session,
         actor=actor,

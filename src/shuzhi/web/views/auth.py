@@ -1,15 +1,23 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from shuzhi.core.settings import Environment
 from shuzhi.orgs import service as orgs_service
 from shuzhi.web import i18n
-from shuzhi.web.app import locale_of, render
-from shuzhi.web.session import COOKIE, LANG_COOKIE, check_csrf, session_token
+from shuzhi.web.app import render, translator_for
+from shuzhi.web.session import (
+    COOKIE,
+    LANG_COOKIE,
+    check_csrf,
+    delete_cookie,
+    session_token,
+    set_cookie,
+)
 from shuzhi.web.views.deps import DatabaseDep
 
 router = APIRouter()
@@ -25,6 +33,13 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _demo_logins(request: Request) -> list[dict[str, Any]] | None:
+    """The demo's logins share one known password: listed on a developer's machine only."""
+    if request.app.state.settings.environment is not Environment.development:
+        return None
+    return getattr(request.app.state, "demo_logins", None)
+
+
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
     return render(
@@ -32,7 +47,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
         "login.html",
         next=_safe_next(next),
         error=None,
-        demo_logins=getattr(request.app.state, "demo_logins", None),
+        demo_logins=_demo_logins(request),
     )
 
 
@@ -48,13 +63,10 @@ def login(
         outcome = orgs_service.login(session, username=username.strip(), password=password)
         token = orgs_service.start_session(session, account=outcome.user) if outcome.user else None
     if token is None:
-        _ = i18n.translator(locale_of(request))
-        message = (
-            _("Too many wrong passwords; try again after {time} UTC.").format(
-                time=f"{outcome.locked_until:%H:%M}"
-            )
-            if outcome.locked_until
-            else _("Wrong username or password.")
+        # the same words for every failure: the page must not tell real usernames apart
+        _ = translator_for(request)
+        message = _(
+            "Wrong username or password. After repeated failures a login is locked for a while."
         )
         return render(
             request,
@@ -63,18 +75,11 @@ def login(
             next=_safe_next(next),
             error=message,
             username=username,
-            demo_logins=getattr(request.app.state, "demo_logins", None),
+            demo_logins=_demo_logins(request),
         )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    settings = request.app.state.settings
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=settings.security.secure_cookies,
-        max_age=settings.security.session_hours * 3600,
-    )
+    hours = request.app.state.settings.security.session_hours
+    set_cookie(request, response, COOKIE, token, max_age=hours * 3600)
     return response
 
 
@@ -86,14 +91,13 @@ def logout(request: Request, database: DatabaseDep, csrf: Annotated[str, Form()]
         with database.transaction() as session:
             orgs_service.end_session(session, plaintext=token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    delete_cookie(request, response, COOKIE)
     return response
 
 
 @router.get("/lang/{locale}")
-def set_language(locale: str, next: str | None = None) -> Response:
+def set_language(request: Request, locale: str, next: str | None = None) -> Response:
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        LANG_COOKIE, i18n.normalise(locale, "zh-CN"), max_age=365 * 86400, samesite="lax"
-    )
+    chosen = i18n.normalise(locale, "zh-CN")
+    set_cookie(request, response, LANG_COOKIE, chosen, max_age=365 * 86400, httponly=False)
     return response

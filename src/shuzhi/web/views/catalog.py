@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from shuzhi.catalog import queries, service
@@ -16,10 +15,10 @@ from shuzhi.catalog.schemas import ResourceCreate, ResourceUpdate
 from shuzhi.core.errors import NotFound, ShuzhiError
 from shuzhi.core.permissions import Actor
 from shuzhi.orgs import queries as orgs
-from shuzhi.web import i18n
-from shuzhi.web.app import locale_of, render
+from shuzhi.web.app import render, translator_for
+from shuzhi.web.flash import redirect
 from shuzhi.web.session import checked_form
-from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
+from shuzhi.web.views.deps import DatabaseDep, PageActor, PageNumber, SessionDep
 
 router = APIRouter()
 PAGE = 20
@@ -36,9 +35,8 @@ def _filters(request: Request) -> Filters:
     )
 
 
-def _results(request: Request, session: Any, actor: Actor) -> dict[str, Any]:
+def _results(request: Request, session: Any, actor: Actor, page: int) -> dict[str, Any]:
     filters = _filters(request)
-    page = max(int(request.query_params.get("page", "1") or 1), 1)
     found, total = queries.search(
         session, actor=actor, filters=filters, limit=PAGE, offset=(page - 1) * PAGE
     )
@@ -54,7 +52,9 @@ def _results(request: Request, session: Any, actor: Actor) -> dict[str, Any]:
 
 
 @router.get("/catalog")
-def catalog_page(request: Request, session: SessionDep, actor: PageActor) -> Response:
+def catalog_page(
+    request: Request, session: SessionDep, actor: PageActor, page: PageNumber
+) -> Response:
     """Same payload as GET /api/v1/catalog/resources."""
     return render(
         request,
@@ -62,7 +62,7 @@ def catalog_page(request: Request, session: SessionDep, actor: PageActor) -> Res
         actor=actor,
         can_edit=bool(actor.scopes_for("catalog.edit")),
         departments=orgs.departments(session),
-        **_results(request, session, actor),
+        **_results(request, session, actor, page),
     )
 
 
@@ -70,31 +70,33 @@ def catalog_page(request: Request, session: SessionDep, actor: PageActor) -> Res
 async def apply_yaml(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
     """Apply an uploaded catalog YAML file: all of it, or nothing with the reason."""
     form = await checked_form(request)
+    _ = translator_for(request)
     upload = form.get("file")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        message = i18n.translator(locale_of(request))("Choose a YAML file.")
-        return RedirectResponse(f"/catalog?error={quote(message)}", status_code=303)
+        return redirect(request, "/catalog", error=_("Choose a YAML file."))
     raw = await upload.read()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return RedirectResponse(
-            f"/catalog?error={quote(upload.filename + ': not UTF-8 text')}", status_code=303
-        )
+        return redirect(request, "/catalog", error=f"{upload.filename}: not UTF-8 text")
     try:
         with database.transaction() as writer:
             result = service.apply(writer, actor=actor, text=text, source=upload.filename)
     except ShuzhiError as exc:
-        return RedirectResponse(f"/catalog?error={quote(exc.detail)}", status_code=303)
-    summary = f"{len(result.created)}/{len(result.updated)}/{len(result.unchanged)}"
-    return RedirectResponse(f"/catalog?applied={summary}", status_code=303)
+        return redirect(request, "/catalog", error=exc.detail)
+    summary = _("Applied: {created} created, {updated} updated, {unchanged} unchanged.").format(
+        created=len(result.created), updated=len(result.updated), unchanged=len(result.unchanged)
+    )
+    return redirect(request, "/catalog", ok=summary)
 
 
 @router.get("/catalog/results")
-def catalog_results(request: Request, session: SessionDep, actor: PageActor) -> Response:
+def catalog_results(
+    request: Request, session: SessionDep, actor: PageActor, page: PageNumber
+) -> Response:
     """The result table alone, swapped in by htmx as the user types."""
     return render(
-        request, "catalog/_results.html", actor=actor, **_results(request, session, actor)
+        request, "catalog/_results.html", actor=actor, **_results(request, session, actor, page)
     )
 
 
@@ -207,7 +209,8 @@ async def create_resource(
         return _edit_page(
             request, session, actor, data=data, creating=True, error=exc.detail, status=exc.status
         )
-    return RedirectResponse(f"/catalog/{body.code}?flash=saved", status_code=303)
+    _ = translator_for(request)
+    return redirect(request, f"/catalog/{body.code}", ok=_("Saved."))
 
 
 @router.get("/catalog/{code}")
@@ -261,7 +264,8 @@ async def save_resource(
         return _edit_page(
             request, session, actor, data=data, creating=False, error=exc.detail, status=exc.status
         )
-    return RedirectResponse(f"/catalog/{code}?flash=saved", status_code=303)
+    _ = translator_for(request)
+    return redirect(request, f"/catalog/{code}", ok=_("Saved."))
 
 
 @router.post("/catalog/{code}/transitions/{name}")
@@ -277,5 +281,6 @@ async def fire_transition(
     except NotFound:
         raise
     except ShuzhiError as exc:
-        return RedirectResponse(f"/catalog/{code}?error={quote(exc.detail)}", status_code=303)
-    return RedirectResponse(f"/catalog/{code}?flash=done", status_code=303)
+        return redirect(request, f"/catalog/{code}", error=exc.detail)
+    _ = translator_for(request)
+    return redirect(request, f"/catalog/{code}", ok=_("Done."))

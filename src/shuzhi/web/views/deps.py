@@ -39,3 +39,18 @@ def page_actor(request: Request, session: SessionDep) -> Actor:
 
 
 PageActor = Annotated[Actor, Depends(page_actor)]
+
+
+MAX_PAGE = 100_000  # far past any real list; OFFSET stays a number the database accepts
+
+
+def page_number(page: str | None = None) -> int:
+    """``?page=`` as typed or edited by hand: anything but a number is the first page."""
+    try:
+        number = int(page or 1)
+    except ValueError:
+        return 1
+    return min(max(number, 1), MAX_PAGE)
+
+
+PageNumber = Annotated[int, Depends(page_number)]

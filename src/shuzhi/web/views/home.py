@@ -22,5 +22,5 @@ def home(request: Request, session: SessionDep, actor: PageActor) -> Response:
         actor=actor,
         stats=stats,
         departments=orgs.count_departments(session),
-        counties=len(regions.search(session, level="county", limit=10_000)),
+        counties=regions.count(session, level="county"),
     )

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from shuzhi.core.errors import PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.orgs import queries, service
-from shuzhi.orgs.schemas import DepartmentCreate, GrantCreate, TokenPublic, UserCreate
-from shuzhi.web.app import render
+from shuzhi.orgs.schemas import (
+    ID_MAX,
+    DepartmentCreate,
+    GrantCreate,
+    TokenCreate,
+    TokenPublic,
+    UserCreate,
+)
+from shuzhi.web.app import render, translator_for
+from shuzhi.web.flash import redirect
 from shuzhi.web.session import checked_form
 from shuzhi.web.views.deps import DatabaseDep, PageActor, SessionDep
 
 router = APIRouter()
+TokenId = Annotated[int, Path(ge=1, le=ID_MAX)]  # a larger id names no row and overflows
 
 
 @router.get("/departments")
@@ -57,17 +65,22 @@ async def create_department(request: Request, database: DatabaseDep, actor: Page
         with database.transaction() as session:
             service.create_department(session, actor=actor, data=data)
     except (ShuzhiError, ValidationError) as exc:
-        return _error_redirect("/departments", exc)
-    return RedirectResponse("/departments?flash=saved", status_code=303)
+        return _error_redirect(request, "/departments", exc)
+    return _done(request, "/departments", "Saved.")
 
 
-def _error_redirect(path: str, exc: ShuzhiError | ValidationError) -> Response:
+def _done(request: Request, path: str, message: str) -> Response:
+    _ = translator_for(request)
+    return redirect(request, path, ok=_(message))
+
+
+def _error_redirect(request: Request, path: str, exc: ShuzhiError | ValidationError) -> Response:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     else:
         detail = exc.detail
-    return RedirectResponse(f"{path}?error={quote(detail)}", status_code=303)
+    return redirect(request, path, error=detail)
 
 
 def _users_page(request: Request, session: Any, actor: Actor) -> Response:
@@ -117,8 +130,8 @@ async def create_user(request: Request, database: DatabaseDep, actor: PageActor)
                     data=GrantCreate(role=role, department=data.department),
                 )
     except (ShuzhiError, ValidationError) as exc:
-        return _error_redirect("/users", exc)
-    return RedirectResponse("/users?flash=saved", status_code=303)
+        return _error_redirect(request, "/users", exc)
+    return _done(request, "/users", "Saved.")
 
 
 def _grant_form(form: Any) -> GrantCreate:
@@ -130,29 +143,29 @@ def _grant_form(form: Any) -> GrantCreate:
 
 
 async def _change_grant(
-    request: Request, database: Any, actor: Actor, username: str, change: Any, flash: str
+    request: Request, database: Any, actor: Actor, username: str, change: Any, message: str
 ) -> Response:
     form = await checked_form(request)
     try:
         with database.transaction() as session:
             change(session, actor=actor, username=username, data=_grant_form(form))
     except (ShuzhiError, ValidationError) as exc:
-        return _error_redirect("/users", exc)
-    return RedirectResponse(f"/users?flash={flash}", status_code=303)
+        return _error_redirect(request, "/users", exc)
+    return _done(request, "/users", message)
 
 
 @router.post("/users/{username}/grants")
 async def grant(
     username: str, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    return await _change_grant(request, database, actor, username, service.grant_role, "saved")
+    return await _change_grant(request, database, actor, username, service.grant_role, "Saved.")
 
 
 @router.post("/users/{username}/grants/revoke")
 async def revoke(
     username: str, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
-    return await _change_grant(request, database, actor, username, service.revoke_role, "done")
+    return await _change_grant(request, database, actor, username, service.revoke_role, "Done.")
 
 
 def _account_page(
@@ -182,18 +195,19 @@ def account(request: Request, session: SessionDep, actor: PageActor) -> Response
 async def create_token(request: Request, database: DatabaseDep, actor: PageActor) -> Response:
     """The new token's secret is in this response only; a reload no longer shows it."""
     form = await checked_form(request)
-    days = str(form.get("days", "")).strip()
     try:
+        body = TokenCreate.model_validate(
+            {
+                "name": str(form.get("name", "")).strip() or "cockpit",
+                "days": str(form.get("days", "")).strip() or None,
+            }
+        )
         with database.transaction() as writer:
             _token, plaintext = service.create_token(
-                writer,
-                actor=actor,
-                username=actor.name,
-                name=str(form.get("name", "")).strip() or "cockpit",
-                days=int(days) if days.isdigit() else None,
+                writer, actor=actor, username=actor.name, name=body.name, days=body.days
             )
-    except ShuzhiError as exc:
-        return _error_redirect("/account", exc)
+    except (ShuzhiError, ValidationError) as exc:
+        return _error_redirect(request, "/account", exc)
     # a new read: the request's session began before the token existed
     with database.session() as fresh:
         return _account_page(request, fresh, actor, new_token=plaintext)
@@ -201,12 +215,12 @@ async def create_token(request: Request, database: DatabaseDep, actor: PageActor
 
 @router.post("/account/tokens/{token_id}/revoke")
 async def revoke_token(
-    token_id: int, request: Request, database: DatabaseDep, actor: PageActor
+    token_id: TokenId, request: Request, database: DatabaseDep, actor: PageActor
 ) -> Response:
     await checked_form(request)
     try:
         with database.transaction() as session:
             service.revoke_token(session, actor=actor, token_id=token_id)
     except ShuzhiError as exc:
-        return _error_redirect("/account", exc)
-    return RedirectResponse("/account?flash=done", status_code=303)
+        return _error_redirect(request, "/account", exc)
+    return _done(request, "/account", "Done.")
