@@ -18,7 +18,7 @@ from shuzhi.core.settings import Settings, load_settings, reset_settings
 from shuzhi.server import create_app
 from shuzhi.web.flash import COOKIE as FLASH_COOKIE
 from shuzhi.web.session import COOKIE, LANG_COOKIE
-from tests.api.support import assert_problem, auth
+from tests.api.support import assert_clean_error, assert_problem, auth
 from tests.conftest import PASSWORD, World
 from tests.web.support import csrf_of, login
 
@@ -99,6 +99,19 @@ def test_form_posts_without_nul_still_reach_their_handler(client: TestClient) ->
     )
     assert response.status_code == 303
     assert response.cookies.get(COOKIE)
+
+
+def test_a_nul_in_a_search_is_refused_on_each_backend(any_client: TestClient, world: World) -> None:
+    """PostgreSQL refuses NUL in text; a search holding one must not reach it."""
+    response = any_client.get(
+        "/api/v1/catalog/resources", params={"q": "a\x00b"}, headers=auth(world, "viewer")
+    )
+    assert_clean_error(response)
+
+
+def test_a_nul_in_a_login_name_is_refused_on_each_backend(any_client: TestClient) -> None:
+    response = any_client.post("/login", data={"username": "a\x00b", "password": "x"})
+    assert_clean_error(response)
 
 
 # unexpected errors -------------------------------------------------------------------------

@@ -23,3 +23,10 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
+
+
+def assert_clean_error(response: Any) -> None:
+    """A 4xx answer, never a 500; API errors as problem+json."""
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.request.url.path.startswith("/api/") and response.status_code >= 400:
+        assert response.headers["content-type"].startswith(PROBLEM), response.text[:300]

@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 
 from shuzhi.core import clock
 from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.permissions import SYSTEM
 from shuzhi.orgs import queries as orgs_queries
 from shuzhi.orgs import service as orgs_service
+from shuzhi.regions import service as regions_service
 from shuzhi.server import create_app
 from tests.api.support import assert_problem, auth
 from tests.conftest import PASSWORD, World, resource_doc
@@ -382,6 +384,24 @@ def test_a_data_officer_cannot_create_users(client: TestClient, sqlite_world: Wo
     assert_problem(response, 403, "forbidden")
 
 
+def test_grant_endpoints_do_not_tell_who_exists(client: TestClient, sqlite_world: World) -> None:
+    """As GET /users/{name} does, the grant endpoints answer a caller about a user it does
+    not manage as they answer about a user who does not exist."""
+    viewer = auth(sqlite_world, "viewer")
+    for method in ("POST", "DELETE"):
+        existing = client.request(
+            method, "/api/v1/users/admin/grants", json={"role": "viewer"}, headers=viewer
+        )
+        missing = client.request(
+            method, "/api/v1/users/no_such_user/grants", json={"role": "viewer"}, headers=viewer
+        )
+        assert existing.status_code == missing.status_code, (
+            method,
+            existing.json()["detail"],
+            missing.json()["detail"],
+        )
+
+
 # tokens -------------------------------------------------------------------------------
 
 
@@ -533,6 +553,19 @@ def test_the_region_list_pages_and_counts_every_match(
     assert len({r["code"] for page in pages for r in page["data"]}) == 90
 
 
+def test_the_region_list_counts_every_match_past_500(
+    client: TestClient, sqlite_world: World
+) -> None:
+    """A county with 501 towns: the count says 501, not the 500 of a capped query."""
+    rows = "".join(f"330102{n:03d},镇{n},town,330102\n" for n in range(1, 502))
+    with sqlite_world.database.transaction() as session:
+        regions_service.load_csv(session, actor=SYSTEM, text="code,name,level,parent\n" + rows)
+    listed = client.get(
+        "/api/v1/regions", params={"parent": "330102"}, headers=auth(sqlite_world, "viewer")
+    ).json()
+    assert listed["count"] == 501
+
+
 @pytest.mark.parametrize(
     "params", [{"limit": 0}, {"limit": 5001}, {"offset": -1}, {"offset": 1_000_001}]
 )
@@ -549,6 +582,14 @@ def test_region_search_terms_are_not_wildcards(
 ) -> None:
     found = client.get("/api/v1/regions", params={"q": q}, headers=auth(sqlite_world, "viewer"))
     assert found.json() == {"data": [], "count": 0}
+
+
+def test_department_and_region_search_terms_are_not_wildcards(
+    client: TestClient, sqlite_world: World
+) -> None:
+    viewer = auth(sqlite_world, "viewer")
+    assert client.get("/api/v1/departments", params={"q": "%"}, headers=viewer).json()["count"] == 0
+    assert client.get("/api/v1/regions", params={"q": "%"}, headers=viewer).json()["count"] == 0
 
 
 def test_region_search_by_name_part(client: TestClient, sqlite_world: World) -> None:

@@ -10,7 +10,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from shuzhi.server import create_app
-from tests.api.support import assert_problem
+from tests.api.support import assert_clean_error, assert_problem
 from tests.conftest import World, resource_doc
 
 RESOURCES = "/api/v1/catalog/resources"
@@ -478,6 +478,13 @@ def test_malformed_yaml_is_422(client: TestClient, as_user: Any) -> None:
         "validation",
     )
     assert body["detail"].startswith("broken.yaml")
+
+
+def test_a_deeply_nested_document_is_422(client: TestClient, as_user: Any) -> None:
+    text = "resources: " + "[" * 5000 + "]" * 5000
+    response = apply(client, as_user("gat_officer"), text)
+    assert_clean_error(response)
+    assert response.status_code == 422
 
 
 def test_apply_needs_the_grant(client: TestClient, as_user: Any) -> None:

@@ -25,10 +25,11 @@ from shuzhi.cli.main import app
 from shuzhi.core.db import Database
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.settings import reset_settings
+from shuzhi.orgs import queries as orgs_queries
 from shuzhi.orgs import service as orgs_service
 from shuzhi.orgs.models import ApiToken
 from shuzhi.regions.models import Region
-from tests.conftest import PASSWORD, USERS, World, resource_doc
+from tests.conftest import PASSWORD, USERS, World, add_user, resource_doc
 
 SUBPROCESS_TIMEOUT = 120
 
@@ -374,6 +375,22 @@ def test_a_user_cannot_deactivate_whom_it_does_not_manage(sqlite_world: World) -
     assert_one_line_error(run("users", "deactivate", "viewer", **gat_admin))
     assert_one_line_error(run("users", "deactivate", "no_such_user"), "no_such_user")
     assert all(u["active"] for u in cli_json("users", "list"))
+
+
+def token_ids(world: World, username: str) -> list[int]:
+    with world.database.session() as session:
+        account = orgs_queries.user(session, username)
+        return [t.id for t in orgs_queries.tokens_of(session, account.id)]
+
+
+def test_a_department_admin_cannot_mint_a_platform_admin_token(sqlite_world: World) -> None:
+    add_user(sqlite_world, "ops", department="zj_gat", role="platform_admin")
+    proc = run(
+        "users", "token-create", "ops", "--name", "mine",
+        SHUZHI_TOKEN=sqlite_world.tokens["gat_admin"],
+    )  # fmt: skip
+    assert proc.returncode == 2, f"gat_admin minted a platform admin token: {proc.stdout}"
+    assert token_ids(sqlite_world, "ops") == []
 
 
 def test_roles_list(sqlite_db: Database) -> None:

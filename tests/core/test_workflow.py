@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shuzhi.catalog import service as catalog
 from shuzhi.catalog.models import Resource
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.catalog.schemas import ResourceCreate
-from shuzhi.core import workflow
+from shuzhi.core import events, workflow
 from shuzhi.core.context import request_id_var
 from shuzhi.core.db import Database
 from shuzhi.core.errors import (
@@ -187,6 +188,18 @@ def test_assigning_the_state_of_a_stored_resource_is_refused(world: World) -> No
     assert counts(world.database)[0] == 0
 
 
+def test_a_bulk_update_cannot_assign_the_state(world: World) -> None:
+    """An ORM UPDATE statement is held to the same rule as setting the attribute: it cannot
+    publish a draft without a transition, its history and its change log."""
+    create(world)
+    try:
+        with world.database.transaction() as session:
+            session.execute(update(Resource).where(Resource.code == CODE).values(state="published"))
+    except InvalidTransition:
+        pass
+    assert state_of(world.database) == "draft"
+
+
 def test_a_new_object_may_take_only_the_initial_state() -> None:
     fresh = Resource(code="fresh_resource", state="draft")
     assert fresh.state == "draft"
@@ -254,6 +267,26 @@ def test_history_and_change_log_roll_back_with_the_transition(world: World) -> N
     assert counts(world.database) == before
 
 
+def test_a_rolled_back_transition_announces_nothing(world: World) -> None:
+    """'workflow.transition' is announced once the transaction commits: listeners hear
+    nothing of a move that a later failure (another resource of the same apply, say)
+    rolls back."""
+    heard: list[dict[str, object]] = []
+
+    def listener(_name: str, payload: dict[str, object]) -> None:
+        heard.append(payload)
+
+    events.subscribe("workflow.transition", listener)
+    try:
+        create(world)
+        with pytest.raises(RuntimeError), world.database.transaction() as session:
+            catalog.transition(session, actor=world.actors["gat_officer"], code=CODE, name="submit")
+            raise RuntimeError("a later step fails")
+    finally:
+        events.unsubscribe("workflow.transition", listener)
+    assert heard == []
+
+
 def test_history_follows_the_whole_lifecycle_in_order(world: World) -> None:
     create(world)
     other = create(world, code="gat_household")
@@ -302,6 +335,63 @@ def test_a_withdrawn_resource_can_only_be_revised(world: World) -> None:
         refused(world, "admin", name, InvalidTransition, comment="x")
     fire(world, "admin", "revise")
     assert state_of(world.database) == "draft"
+
+
+@pytest.mark.postgres
+def test_two_reviewers_cannot_both_move_the_same_submission(postgres_world: World) -> None:
+    """A transition holds the row it moves until it commits. On PostgreSQL, a reject that
+    read 'pending_review' while an approve was in flight must fail once the approve
+    commits, not record a second move out of 'pending_review'. (SQLite has one writer at a
+    time, so the race cannot happen there.)"""
+    world = postgres_world
+    admin = world.actors["admin"]
+    create(world)
+    fire(world, "gat_officer", "submit")
+
+    approve_flushed, approve_may_commit = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def approve() -> None:
+        with world.database.transaction() as session:
+            catalog.transition(session, actor=admin, code=CODE, name="approve")
+            approve_flushed.set()  # the row is updated and locked, not yet committed
+            approve_may_commit.wait(30)
+
+    def reject() -> None:
+        try:
+            with world.database.transaction() as session:
+                catalog.transition(session, actor=admin, code=CODE, name="reject", comment="x")
+            outcome["reject"] = "done"
+        except ShuzhiError as exc:
+            outcome["reject"] = exc
+
+    first = threading.Thread(target=approve)
+    first.start()
+    assert approve_flushed.wait(30)
+    second = threading.Thread(target=reject)
+    second.start()
+    # wait until the reject is blocked on the approve's row lock
+    with world.database.engine.connect() as probe:
+        for _ in range(300):
+            waiting = probe.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar()
+            if waiting or not second.is_alive():
+                break
+            threading.Event().wait(0.05)
+    approve_may_commit.set()
+    first.join(30)
+    second.join(30)
+
+    with world.database.session() as session:
+        moves = [
+            (h.transition, h.from_state, h.to_state)
+            for h in workflow.history(session, object_type="catalog_resource", object_id=CODE)
+        ]
+    assert isinstance(outcome.get("reject"), ShuzhiError), f"both went through: {moves}"
+    for before, after in itertools.pairwise(moves):
+        assert before[2] == after[1], f"the history does not chain: {moves}"
 
 
 def test_a_machine_naming_unknown_states_is_refused() -> None:

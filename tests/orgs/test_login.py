@@ -103,6 +103,21 @@ def test_the_login_page_says_when_to_try_again(sqlite_world: World, at: list[dat
         assert right.status_code == 401
 
 
+def test_the_login_page_reads_the_same_for_real_and_unknown_users(sqlite_world: World) -> None:
+    """A run of wrong passwords locks a real login but never an unknown name; the page
+    must not show the difference, or it tells which usernames exist."""
+    with TestClient(create_app(database=sqlite_world.database)) as client:
+        pages = {}
+        for username in ("viewer", "nobody_here"):
+            for _ in range(6):
+                page = client.post(
+                    "/login", data={"username": username, "password": "Wrong-pass-1"}
+                )
+            pages[username] = page
+    assert pages["viewer"].status_code == pages["nobody_here"].status_code
+    assert ("UTC" in pages["viewer"].text) == ("UTC" in pages["nobody_here"].text)
+
+
 def test_a_new_password_ends_the_sessions_of_the_old_one(world: World) -> None:
     with world.database.transaction() as session:
         account = queries.user(session, "viewer")

@@ -28,7 +28,7 @@ from shuzhi.orgs import queries
 from shuzhi.orgs import service as orgs
 from shuzhi.orgs.models import ApiToken, Department, User
 from shuzhi.orgs.schemas import DepartmentCreate, DepartmentUpdate, GrantCreate, UserCreate
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, add_user
 
 # 91350100M000100Y43 is a valid GB 32100 code (worked out in tests/core/test_standards.py)
 CREDIT_CODE = "91350100M000100Y43"
@@ -257,6 +257,40 @@ def test_department_admin_may_not_create_departments(world: World) -> None:
     )
 
 
+def test_moving_a_department_needs_a_grant_on_its_new_parent(world: World) -> None:
+    """Moving hz_gaj under zj_wjw changes zj_wjw's subtree (its admins would read hz_gaj's
+    drafts), so the mover must manage departments at the new parent too."""
+    mover = add_user(
+        world, "hz_ops", department="hz_gaj", role="platform_admin", grant_department="hz_gaj"
+    )
+    with world.database.session() as session:
+        wjw = queries.department(session, "zj_wjw")
+        assert not allowed(mover, "orgs.manage_departments", queries.department_scope(wjw))
+    with pytest.raises(PermissionDenied), world.database.transaction() as session:
+        orgs.update_department(
+            session, actor=mover, code="hz_gaj", data=DepartmentUpdate(parent="zj_wjw")
+        )
+    with world.database.session() as session:
+        assert queries.department(session, "hz_gaj").parent.code == "zj_gat"
+
+
+def test_creating_a_department_checks_its_own_region(world: World) -> None:
+    """A grant on the parent is not enough: an operator scoped to Hangzhou may not create a
+    department in Ningbo (330200), even under a Hangzhou parent."""
+    hz_ops = add_user(
+        world, "hz_ops", department="hz_gaj", role="platform_admin", grant_region="330100"
+    )
+    assert not allowed(hz_ops, "orgs.manage_departments", Scope(region_code="330200"))
+    with pytest.raises(PermissionDenied), world.database.transaction() as session:
+        orgs.create_department(
+            session,
+            actor=hz_ops,
+            data=DepartmentCreate(
+                code="nb_gaj", name="宁波市公安局", region="330200", parent="hz_gaj"
+            ),
+        )
+
+
 # users and logins ----------------------------------------------------------------------
 
 
@@ -377,6 +411,28 @@ def test_deactivation_is_logged_once(world: World) -> None:
         orgs.set_active(session, actor=SYSTEM, username="viewer", active=True)
 
 
+@pytest.mark.parametrize("operation", ["create_token", "set_password", "set_active"])
+def test_a_department_admin_cannot_take_over_a_platform_admin_of_its_department(
+    world: World, operation: str
+) -> None:
+    """gat_admin manages the users of zj_gat, but not a platform-wide administrator who sits
+    in zj_gat: minting a token for them, setting their password or deactivating them would
+    give gat_admin powers it may not grant."""
+    add_user(world, "ops", department="zj_gat", role="platform_admin")
+    gat_admin = world.actors["gat_admin"]
+    calls = {
+        "create_token": lambda s: orgs.create_token(
+            s, actor=gat_admin, username="ops", name="mine"
+        ),
+        "set_password": lambda s: orgs.set_password(
+            s, actor=gat_admin, username="ops", password="Taken-Over-99"
+        ),
+        "set_active": lambda s: orgs.set_active(s, actor=gat_admin, username="ops", active=False),
+    }
+    with pytest.raises(PermissionDenied), world.database.transaction() as session:
+        calls[operation](session)
+
+
 # tokens --------------------------------------------------------------------------------
 
 
@@ -462,6 +518,13 @@ def test_expired_token_is_refused(world: World) -> None:
             resolve(world.database, plaintext)
     finally:
         clock.set_clock(None)
+
+
+def test_a_token_cannot_be_created_already_expired(world: World) -> None:
+    """A lifetime must be positive whoever asks: a token of -3 days would be issued,
+    audited and shown, yet never work."""
+    with pytest.raises(ShuzhiError):
+        create_token(world.database, "viewer", days=-3)
 
 
 def test_default_token_lifetime_comes_from_settings(world: World) -> None:
@@ -696,6 +759,52 @@ def test_revoking_outside_ones_departments_is_denied(world: World) -> None:
         ),
     )
     assert world.actor("wjw_officer").grants != ()
+
+
+def test_a_department_admin_cannot_revoke_a_platform_admin_grant(world: World) -> None:
+    """Revoking reaches no further than granting: a department admin may not take away a
+    role whose actions it does not hold."""
+    add_user(world, "ops", department="zj_dsj", role="platform_admin", grant_department="zj_gat")
+    with pytest.raises((PermissionDenied, NotFound)), world.database.transaction() as session:
+        orgs.revoke_role(
+            session,
+            actor=world.actors["gat_admin"],
+            username="ops",
+            data=GrantCreate(role="platform_admin", department="zj_gat"),
+        )
+    assert [g.role for g in world.actor("ops").grants] == ["platform_admin"]
+
+
+def test_a_grant_cannot_reach_beyond_the_grantors_region(world: World) -> None:
+    """hz_admin administers hz_gaj only within the Hangzhou region subtree (330100). A grant
+    for hz_gaj with no region would give the grantee hz_gaj's resources in every region,
+    which hz_admin itself may not touch."""
+    hz_admin = add_user(
+        world,
+        "hz_admin",
+        department="hz_gaj",
+        role="department_admin",
+        grant_department="hz_gaj",
+        grant_region="330100",
+    )
+    add_user(world, "helper", department="hz_gaj", role="viewer")
+    hz_gaj = department_id(world.database, "hz_gaj")
+    province_wide = Scope(department_id=hz_gaj, region_code="330000")
+    assert not allowed(hz_admin, "catalog.edit", province_wide)
+
+    try:
+        with world.database.transaction() as session:
+            orgs.grant_role(
+                session,
+                actor=hz_admin,
+                username="helper",
+                data=GrantCreate(role="data_officer", department="hz_gaj"),
+            )
+    except PermissionDenied:
+        pass
+    assert not allowed(world.actor("helper"), "catalog.edit", province_wide), (
+        "hz_admin handed out catalog.edit over a region it does not hold"
+    )
 
 
 def test_password_change_is_logged_without_the_password(world: World) -> None:

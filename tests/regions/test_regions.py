@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from shuzhi.core.db import Database
-from shuzhi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, ValidationFailed
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.permissions import SYSTEM, Actor
 from shuzhi.regions import queries, service
@@ -390,6 +390,17 @@ def test_a_name_as_wide_as_its_column_loads(db: Database) -> None:
     load(db, NANJING + f"320102,{name},county,320100\n")
 
     assert region(db, "320102").name == name
+
+
+def test_renaming_a_region_beyond_its_column_is_refused(db: Database) -> None:
+    """region.name is 60 characters wide: a longer name for a region already stored is
+    refused, neither kept whole (SQLite) nor left to fail in the database (PostgreSQL)."""
+    text = HEADER + f"330100,{'杭' * 70},city,330000\n"
+
+    with pytest.raises(ShuzhiError):
+        load(db, text, source="long.csv")
+
+    assert len(region(db, "330100").name) <= 60
 
 
 def test_a_county_directly_under_a_province_is_accepted(db: Database) -> None:

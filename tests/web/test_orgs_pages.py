@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from shuzhi.orgs import queries
+from shuzhi.orgs.models import ApiToken
+from tests.api.support import assert_clean_error
 from tests.conftest import PASSWORD, World
 from tests.web.support import csrf_of, flashed, login
 
@@ -162,6 +165,20 @@ def test_a_bad_token_form_is_refused_with_the_reason(
     made = client.post("/account/tokens", data={"csrf": csrf, "name": "n" * 80, "days": "3650"})
     assert 'data-testid="new-token"' in made.text
     assert "n" * 80 in api_token_names(sqlite_world, "gat_officer")
+
+
+def test_a_token_name_longer_than_its_column_is_refused_on_each_backend(
+    any_client: TestClient, world: World
+) -> None:
+    """PostgreSQL refuses a value wider than its column and SQLite stores it: the form
+    must refuse the name itself, on either backend."""
+    login(any_client, "viewer")
+    csrf = csrf_of(any_client.get("/account").text)
+    response = any_client.post("/account/tokens", data={"csrf": csrf, "name": "n" * 300})
+    assert_clean_error(response)
+    with world.database.session() as session:
+        names = session.scalars(select(ApiToken.name).where(ApiToken.kind == "api"))
+        assert all(len(name) <= 80 for name in names)
 
 
 def test_a_token_id_out_of_range_is_refused(client: TestClient) -> None:
