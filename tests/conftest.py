@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from shuzhi.core.db import Database, get_database, reset_database
 from shuzhi.core.permissions import SYSTEM, Actor
@@ -162,6 +163,31 @@ USERS = (
 )
 
 
+def make_user(
+    session: Session,
+    username: str,
+    *,
+    department: str,
+    role: str,
+    grant_department: str | None = None,
+    grant_region: str | None = None,
+) -> None:
+    """A user (password ``PASSWORD``) with one grant, made by the platform operator."""
+    orgs.create_user(
+        session,
+        actor=SYSTEM,
+        data=UserCreate(
+            username=username, display_name=username, password=PASSWORD, department=department
+        ),
+    )
+    orgs.grant_role(
+        session,
+        actor=SYSTEM,
+        username=username,
+        data=GrantCreate(role=role, department=grant_department, region=grant_region),
+    )
+
+
 def build_world(database: Database) -> World:
     world = World(database)
     with database.transaction() as session:
@@ -177,21 +203,12 @@ def build_world(database: Database) -> World:
                 data=DepartmentCreate(code=code, name=name, region=region, parent=parent),
             )
         for username, department, role, grant_department in USERS:
-            orgs.create_user(
+            make_user(
                 session,
-                actor=SYSTEM,
-                data=UserCreate(
-                    username=username,
-                    display_name=username,
-                    password=PASSWORD,
-                    department=department,
-                ),
-            )
-            orgs.grant_role(
-                session,
-                actor=SYSTEM,
-                username=username,
-                data=GrantCreate(role=role, department=grant_department),
+                username,
+                department=department,
+                role=role,
+                grant_department=grant_department,
             )
             _token, plaintext = orgs.create_token(
                 session, actor=SYSTEM, username=username, name="tests"
@@ -240,21 +257,13 @@ def add_user(
 ) -> Actor:
     """A user made by the platform operator, with one grant; returns its actor."""
     with world.database.transaction() as session:
-        orgs.create_user(
+        make_user(
             session,
-            actor=SYSTEM,
-            data=UserCreate(
-                username=username,
-                display_name=username,
-                password=PASSWORD,
-                department=department,
-            ),
-        )
-        orgs.grant_role(
-            session,
-            actor=SYSTEM,
-            username=username,
-            data=GrantCreate(role=role, department=grant_department, region=grant_region),
+            username,
+            department=department,
+            role=role,
+            grant_department=grant_department,
+            grant_region=grant_region,
         )
     return world.actor(username)
 
