@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +19,7 @@ from shuzhi.api import problems
 from shuzhi.core import ids, logs
 from shuzhi.core.context import request_id_var
 from shuzhi.core.db import Database, get_database
-from shuzhi.core.errors import ShuzhiError, ValidationFailed
+from shuzhi.core.errors import ShuzhiError
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.demo.build import logins as demo_logins
 
@@ -36,13 +35,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-# PostgreSQL refuses NUL in text, so a NUL anywhere in a parameter is a 500 deep inside a
-# query; refused at the door instead. In JSON, \u0000 is a NUL only when its backslash is
-# not itself escaped (preceded by an even number of backslashes).
-JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-FORM_TYPES = ("application/x-www-form-urlencoded",)
-NUL_REFUSED = "NUL characters are not allowed in a request"
-
 
 def _wants_json(request: Request) -> bool:
     path = request.url.path
@@ -51,27 +43,6 @@ def _wants_json(request: Request) -> bool:
         or path in ("/healthz", "/readyz", "/metrics")
         or "application/json" in request.headers.get("accept", "")
     )
-
-
-async def _carries_nul(request: Request) -> bool:
-    """A NUL in the path, the query string, or a form or JSON body."""
-    query = request.scope.get("query_string", b"")
-    if "\x00" in request.url.path or b"%00" in query or b"\x00" in query:
-        return True
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    is_json = media_type == "application/json" or media_type.endswith("+json")
-    if not is_json and media_type not in FORM_TYPES:
-        return False
-    body = await request.body()  # kept by Starlette for the handler to read again
-    if b"\x00" in body:
-        return True
-    return bool(JSON_NUL.search(body)) if is_json else b"%00" in body
-
-
-def _refused(request: Request, exc: ShuzhiError) -> Response:
-    if _wants_json(request):
-        return problems.from_error(exc)
-    return web.error_page(request, exc)
 
 
 def _unexpected(request: Request) -> Response:
@@ -119,10 +90,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         token = request_id_var.set(rid)
         started = time.perf_counter()
         try:
-            if await _carries_nul(request):
-                response = _refused(request, ValidationFailed(NUL_REFUSED))
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
         except Exception:
             # everything else is answered by the exception handlers; this is a bug of ours
             log.exception(
