@@ -491,3 +491,16 @@ def test_apply_needs_the_grant(client: TestClient, as_user: Any) -> None:
     response = apply(client, as_user("wjw_officer"), document(resource_doc()))
     assert_problem(response, 403, "forbidden")
     assert client.get(RESOURCES, headers=as_user("admin")).json()["count"] == 0
+
+
+def test_a_put_from_a_stale_version_is_409(client: TestClient, as_user: Any) -> None:
+    officer = as_user("gat_officer")
+    create(client, officer)
+    url = f"{RESOURCES}/gat_population"
+    first = client.put(url, json=update_body(name="第二版", version=1), headers=officer)
+    assert first.status_code == 200 and first.json()["version"] == 2
+
+    stale = client.put(url, json=update_body(name="第三版", version=1), headers=officer)
+
+    assert_problem(stale, 409, "conflict")
+    assert client.get(url, headers=officer).json()["name"] == "第二版"

@@ -755,3 +755,15 @@ def test_moving_a_resource_to_a_department_outside_the_grant_is_refused(world: W
     resource = row(world)
     assert resource is not None
     assert resource.provider.code == "zj_gat"
+
+
+def test_an_edit_from_a_stale_version_is_refused(world: World) -> None:
+    create(world)
+    update(world, "gat_population", name="常住人口信息（第二版）", version=1)  # 1 -> 2
+
+    with pytest.raises(Conflict, match="version 2 now, not 1"):
+        update(world, "gat_population", name="覆盖别人的修改", version=1)
+
+    current = row(world)
+    assert current is not None
+    assert (current.version, current.name) == (2, "常住人口信息（第二版）")

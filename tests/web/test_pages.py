@@ -288,6 +288,25 @@ def test_edit_a_draft_through_the_form(client: TestClient, sqlite_world: World) 
     )
 
 
+def test_an_edit_from_a_page_opened_before_another_edit_is_refused(
+    client: TestClient, sqlite_world: World
+) -> None:
+    add_resource(sqlite_world, "draft")
+    login(client, "gat_officer")
+    edit_page = client.get("/catalog/gat_population/edit").text
+    assert input_value(edit_page, "version") == "1"
+    form = form_for(csrf_of(edit_page), code="gat_population", version="1")
+
+    first = client.post("/catalog/gat_population/edit", data={**form, "name": "第一个标签页"})
+    second = client.post("/catalog/gat_population/edit", data={**form, "name": "第二个标签页"})
+
+    assert first.status_code == 200
+    assert second.status_code == 409
+    assert "version 2 now, not 1" in unescape(second.text)
+    assert input_value(second.text, "name") == "第二个标签页"  # what was typed is kept
+    assert resource_row(sqlite_world, "gat_population") == ("draft", 2, "第一个标签页")
+
+
 def test_lifecycle_through_the_forms(client: TestClient, sqlite_world: World) -> None:
     add_resource(sqlite_world, "draft")
     login(client, "gat_officer")

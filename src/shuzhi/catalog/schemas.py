@@ -89,6 +89,12 @@ class ResourceCreate(ResourceBase):
 class ResourceUpdate(ResourceBase):
     """A full replacement of an editable resource's metadata."""
 
+    version: int | None = Field(
+        None,
+        description="the version this edit started from; if the resource has moved on "
+        "since, the edit is refused (409) instead of overwriting someone else's change",
+    )
+
 
 class ResourceSummary(BaseModel):
     code: str

@@ -118,6 +118,12 @@ def _differs(resource: Resource, values: dict[str, Any], fields: list[dict[str, 
 def update(session: Session, *, actor: Actor, code: str, data: ResourceUpdate) -> Resource:
     resource = queries.get(session, actor=actor, code=code)
     require(actor, "catalog.edit", queries.scope_of(resource), what=f"resource {code}")
+    if data.version is not None and data.version != resource.version:
+        raise Conflict(
+            f"resource {code} is at version {resource.version} now, not {data.version}: "
+            "someone changed it since you opened it; reload and edit again",
+            field="version",
+        )
     values = _values(session, data)
     if (
         values["provider_id"] != resource.provider_id

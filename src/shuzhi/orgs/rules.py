@@ -44,7 +44,6 @@ BUILTIN_ROLES = (
             "catalog.edit",
             "catalog.submit",
             "catalog.withdraw",
-            "audit.read",
         ),
     ),
     RoleSpec(

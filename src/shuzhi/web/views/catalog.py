@@ -122,6 +122,9 @@ def _form_data(form: Any) -> dict[str, Any]:
         )
     }
     data["tags"] = [t for t in (form.get("tags") or "").replace("，", ",").split(",") if t.strip()]
+    version = str(form.get("version") or "")
+    if version.isascii() and version.isdigit():
+        data["version"] = int(version)
     columns = {column: form.getlist(f"field_{column}") for column in FIELD_COLUMNS}
     primary = set(form.getlist("field_primary_key"))
     required = set(form.getlist("field_required"))
@@ -192,7 +195,7 @@ async def create_resource(
     form = await checked_form(request)
     data = _form_data(form)
     try:
-        body = ResourceCreate.model_validate(data)
+        body = ResourceCreate.model_validate({k: v for k, v in data.items() if k != "version"})
         with database.transaction() as writer:
             service.create(writer, actor=actor, data=body)
     except ValidationError as exc:
