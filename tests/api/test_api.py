@@ -651,3 +651,23 @@ def test_a_tokens_last_use_is_recorded_at_most_every_few_minutes(
             assert last_used() == expected
     finally:
         clock.set_clock(None)
+
+
+def test_the_body_that_granted_a_role_also_revokes_it(sqlite_world: World) -> None:
+    """``grant_role`` treats ``"department": ""`` as no department and stores NULL;
+    ``revoke_role`` compares the empty string with NULL and answers 404."""
+    world = sqlite_world
+    body = {"role": "viewer", "department": "", "region": ""}
+    with TestClient(create_app(database=world.database)) as client:
+        granted = client.post(
+            "/api/v1/users/gat_officer/grants", json=body, headers=auth(world, "admin")
+        )
+        assert granted.status_code == 201, granted.text
+        assert {"role": "viewer", "department": None, "region": None}.items() <= (
+            granted.json()["grants"][-1].items()
+        )
+        revoked = client.request(
+            "DELETE", "/api/v1/users/gat_officer/grants", json=body, headers=auth(world, "admin")
+        )
+    assert revoked.status_code == 200, revoked.text
+    assert [g["role"] for g in revoked.json()["grants"]] == ["data_officer"]

@@ -13,7 +13,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from shuzhi.server import create_app
-from tests.api.support import auth
+from tests.api.support import assert_problem, auth
 from tests.conftest import World, resource_doc
 
 RESOURCES = "/api/v1/catalog/resources"
@@ -98,3 +98,19 @@ def test_a_failed_apply_rolls_back_through_the_api(client: TestClient, world: Wo
         headers=auth(world, "auditor"),
     ).json()
     assert changes["count"] == 0
+
+
+def test_a_transition_comment_holding_nul_is_a_422_not_a_500(
+    client: TestClient, world: World
+) -> None:
+    """The comment is also written into the change log's JSON column. The NUL guard looks
+    at parameters as bound, and a JSON value reaches PostgreSQL as ``\\u0000``, which JSONB
+    refuses with a driver error: the request ends in a 500 on PostgreSQL (422 on SQLite)."""
+    created = client.post(RESOURCES, json=resource_doc(), headers=auth(world, "gat_officer"))
+    assert created.status_code == 201
+    response = client.post(
+        f"{RESOURCES}/gat_population/transitions/submit",
+        json={"comment": "a\x00b"},
+        headers=auth(world, "gat_officer"),
+    )
+    assert_problem(response, 422, "validation")

@@ -18,12 +18,17 @@ from shuzhi.core.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    ShuzhiError,
     ValidationFailed,
 )
 from shuzhi.core.models import ChangeLog
 from tests.conftest import World, resource_doc
+from tests.support.race import race
 
 # helpers ------------------------------------------------------------------------------
+
+
+CODE = "gat_population"
 
 
 def create(world: World, user: str = "gat_officer", **overrides: Any) -> None:
@@ -222,7 +227,7 @@ def test_a_published_resource_cannot_be_edited(world: World) -> None:
 def test_the_state_cannot_be_assigned_outside_a_transition(world: World) -> None:
     create(world)
     with pytest.raises(InvalidTransition), world.database.transaction() as session:
-        resource = session.scalar(select(Resource).where(Resource.code == "gat_population"))
+        resource = session.scalar(select(Resource).where(Resource.code == CODE))
         assert resource is not None
         resource.state = "published"
     resource = row(world)
@@ -767,3 +772,61 @@ def test_an_edit_from_a_stale_version_is_refused(world: World) -> None:
     current = row(world)
     assert current is not None
     assert (current.version, current.name) == (2, "常住人口信息（第二版）")
+
+
+def stale_edit(name: str, version: int | None) -> ResourceUpdate:
+    doc = resource_doc(name=name)
+    doc.pop("code")
+    return ResourceUpdate.model_validate({**doc, "version": version})
+
+
+@pytest.mark.postgres
+def test_an_edit_racing_a_submit_does_not_change_a_submitted_resource(
+    postgres_world: World,
+) -> None:
+    """``update`` reads the state without the row lock that ``Machine.fire`` now takes. An
+    edit that read 'draft' while a submit was in flight writes its content once the submit
+    commits: reviewers approve something other than what was submitted."""
+    world = postgres_world
+    officer = world.actors["gat_officer"]
+    create(world)
+
+    outcome = race(
+        world.database,
+        lambda s: service.transition(s, actor=officer, code=CODE, name="submit"),
+        lambda s: service.update(
+            s, actor=officer, code=CODE, data=stale_edit("提交后才改的名字", 1)
+        ),
+    )
+
+    with world.database.session() as session:
+        resource = session.scalar(select(Resource).where(Resource.code == CODE))
+        assert resource is not None
+        state, name = resource.state, resource.name
+    assert state == "pending_review"
+    assert name == resource_doc()["name"], "a resource under review was edited"
+    assert isinstance(outcome, ShuzhiError), outcome
+
+
+@pytest.mark.postgres
+def test_two_edits_from_the_same_version_refuse_the_second_with_a_conflict(
+    postgres_world: World,
+) -> None:
+    """The version check compares with a value read without a lock and writes without a
+    ``WHERE version = ...``: on PostgreSQL two edits that both started from version 1 both
+    pass it. The second must get the 409 the check promises, not overwrite the first (or
+    fail with a database error)."""
+    world = postgres_world
+    officer = world.actors["gat_officer"]
+    create(world)
+
+    outcome = race(
+        world.database,
+        lambda s: service.update(s, actor=officer, code=CODE, data=stale_edit("甲改的名字", 1)),
+        lambda s: service.update(s, actor=officer, code=CODE, data=stale_edit("乙改的名字", 1)),
+    )
+
+    with world.database.session() as session:
+        name = session.scalar(select(Resource.name).where(Resource.code == CODE))
+    assert name == "甲改的名字"
+    assert isinstance(outcome, Conflict), repr(outcome)

@@ -622,3 +622,10 @@ def test_every_command_that_prints_data_offers_json() -> None:
         and not any("--json" in getattr(p, "opts", ()) for p in command.params)
     ]
     assert missing == []
+
+
+def test_an_unusable_data_directory_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = run("users", "list", SHUZHI_DATA_DIR=str(blocker / "data"))
+    assert_one_line_error(proc, "cannot use")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import uuid
 
 import pytest
@@ -26,6 +25,7 @@ from shuzhi.core.errors import (
 from shuzhi.core.models import ChangeLog, WorkflowTransition
 from shuzhi.core.workflow import Machine, State, Transition
 from tests.conftest import World, resource_doc
+from tests.support.race import race
 
 CODE = "gat_population"
 
@@ -348,48 +348,18 @@ def test_two_reviewers_cannot_both_move_the_same_submission(postgres_world: Worl
     create(world)
     fire(world, "gat_officer", "submit")
 
-    approve_flushed, approve_may_commit = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
-
-    def approve() -> None:
-        with world.database.transaction() as session:
-            catalog.transition(session, actor=admin, code=CODE, name="approve")
-            approve_flushed.set()  # the row is updated and locked, not yet committed
-            approve_may_commit.wait(30)
-
-    def reject() -> None:
-        try:
-            with world.database.transaction() as session:
-                catalog.transition(session, actor=admin, code=CODE, name="reject", comment="x")
-            outcome["reject"] = "done"
-        except ShuzhiError as exc:
-            outcome["reject"] = exc
-
-    first = threading.Thread(target=approve)
-    first.start()
-    assert approve_flushed.wait(30)
-    second = threading.Thread(target=reject)
-    second.start()
-    # wait until the reject is blocked on the approve's row lock
-    with world.database.engine.connect() as probe:
-        for _ in range(300):
-            waiting = probe.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).scalar()
-            if waiting or not second.is_alive():
-                break
-            threading.Event().wait(0.05)
-    approve_may_commit.set()
-    first.join(30)
-    second.join(30)
+    outcome = race(
+        world.database,
+        lambda s: catalog.transition(s, actor=admin, code=CODE, name="approve"),
+        lambda s: catalog.transition(s, actor=admin, code=CODE, name="reject", comment="x"),
+    )
 
     with world.database.session() as session:
         moves = [
             (h.transition, h.from_state, h.to_state)
             for h in workflow.history(session, object_type="catalog_resource", object_id=CODE)
         ]
-    assert isinstance(outcome.get("reject"), ShuzhiError), f"both went through: {moves}"
+    assert isinstance(outcome, ShuzhiError), f"both went through: {moves}"
     for before, after in itertools.pairwise(moves):
         assert before[2] == after[1], f"the history does not chain: {moves}"
 

@@ -827,3 +827,17 @@ def test_password_change_is_logged_without_the_password(world: World) -> None:
             password="Brand-New-Pass-10",
         ),
     )
+
+
+def test_the_last_platform_admin_cannot_revoke_its_own_grant(world: World) -> None:
+    """``set_active`` refuses to let a user deactivate itself; revoking one's own (last)
+    platform_admin grant has the same effect, leaving the API and the cockpit with nobody
+    who can manage users, and it goes through."""
+    admin = world.actors["admin"]
+    with pytest.raises(ShuzhiError), world.database.transaction() as session:
+        orgs.revoke_role(
+            session, actor=admin, username="admin", data=GrantCreate(role="platform_admin")
+        )
+    with world.database.session() as session:
+        grants = queries.grants_of(session, queries.user(session, "admin").id)
+        assert [g.role_code for g in grants] == ["platform_admin"]

@@ -118,6 +118,10 @@ def _differs(resource: Resource, values: dict[str, Any], fields: list[dict[str, 
 def update(session: Session, *, actor: Actor, code: str, data: ResourceUpdate) -> Resource:
     resource = queries.get(session, actor=actor, code=code)
     require(actor, "catalog.edit", queries.scope_of(resource), what=f"resource {code}")
+    # Lock the row and read it afresh, as transitions do: an edit racing a submit or another
+    # edit sees what the other committed (PostgreSQL; SQLite has one writer at a time).
+    session.refresh(resource, attribute_names=["state", "version"], with_for_update=True)
+    session.refresh(resource)  # the rest as committed, now that the row is ours
     if data.version is not None and data.version != resource.version:
         raise Conflict(
             f"resource {code} is at version {resource.version} now, not {data.version}: "

@@ -15,11 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from shuzhi.core import dialect
-from shuzhi.core.errors import ConfigurationError, DatabaseRevisionError
+from shuzhi.core.errors import ConfigurationError, DatabaseRevisionError, ShuzhiError
 from shuzhi.core.settings import Settings, get_settings
 
 NAMING = {
@@ -48,7 +48,13 @@ class Database:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(parsed.database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot use {folder} for the database: {exc.strerror}"
+                    ) from None
             self.engine: Engine = create_engine(
                 url, echo=settings.database.echo, connect_args={"check_same_thread": False}
             )
@@ -88,6 +94,12 @@ class Database:
                 try:
                     yield session
                     session.commit()
+                except StatementError as exc:
+                    session.rollback()
+                    # a type refusing a value (core.dialect) is the user's error, not ours
+                    if isinstance(exc.orig, ShuzhiError):
+                        raise exc.orig from None
+                    raise
                 except BaseException:
                     session.rollback()
                     raise

@@ -11,7 +11,26 @@ from sqlalchemy.types import TypeDecorator
 
 from shuzhi.core.errors import ValidationFailed
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+class _JSON(TypeDecorator[Any]):
+    """JSON on SQLite, JSONB on PostgreSQL; a NUL in any string inside is refused before
+    serialisation turns it into a \\u0000 escape that PostgreSQL's JSONB rejects."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if _has_nul(value):
+            raise ValidationFailed("text cannot contain the NUL character (0x00)")
+        return value
+
+
+JSONType = _JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shuzhi.core.enums import System
 
@@ -98,6 +98,12 @@ class GrantCreate(BaseModel):
     role: str
     department: str | None = Field(None, description="department code; empty: any department")
     region: str | None = Field(None, description="root of the region subtree; empty: any")
+
+    @field_validator("department", "region", mode="before")
+    @classmethod
+    def _empty_is_any(cls, value: object) -> object:
+        # "" and null both mean "any": one spelling is stored, so the same body revokes
+        return None if value == "" else value
 
 
 class RolePublic(BaseModel):

@@ -17,7 +17,7 @@ from shuzhi.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from shuzhi.core.permissions import SYSTEM, Actor, Scope, covers, require
+from shuzhi.core.permissions import ALL, SYSTEM, Actor, Scope, covers, require
 from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import is_credit_code
 from shuzhi.orgs import queries, security
@@ -138,6 +138,13 @@ def update_department(
                 )
             dept.parent_id = parent.id
         else:
+            # a root department is outside every department grant, as at creation
+            require(
+                actor,
+                "orgs.manage_departments",
+                Scope(region_code=dept.region_code),
+                what=f"department {code} as a root",
+            )
             dept.parent_id = None
     _flush_unique(session, f"department {code}")
     after = audit.snapshot(dept)
@@ -231,7 +238,8 @@ def _manageable(session: Session, *, actor: Actor, username: str) -> User:
         return account
     for grant in queries.grants_of(session, account.id):
         departments, region_codes = _reach(session, grant.department_id, grant.region_code)
-        for action in grant.role.actions:
+        # the same rule as handing the grant out: its scope must be the actor's to manage
+        for action in ("orgs.manage_users", *grant.role.actions):
             if not covers(actor, action, departments=departments, regions=region_codes):
                 raise PermissionDenied(
                     f"{actor.name} cannot act on {username}: {username} holds {grant.role_code} "
@@ -307,6 +315,11 @@ def set_active(session: Session, *, actor: Actor, username: str, active: bool) -
     if account.id == actor.id and not active:
         raise ValidationFailed("you cannot deactivate yourself", field="active")
     if account.active != active:
+        if not active:
+            # a reactivated user logs in afresh instead of finding old sessions alive
+            for token in queries.tokens_of(session, account.id, kind="session"):
+                if token.revoked_at is None:
+                    token.revoked_at = clock.now()
         account.active = active
         session.flush()
         audit.record(
@@ -373,6 +386,28 @@ def grant_role(session: Session, *, actor: Actor, username: str, data: GrantCrea
     return grant
 
 
+def _is_platform_wide_admin(grant: RoleGrant) -> bool:
+    return (
+        ALL in (grant.role.actions or ())
+        and grant.department_id is None
+        and grant.region_code is None
+    )
+
+
+def _platform_admins(session: Session) -> int:
+    """Active users holding every action everywhere: who can still run the platform."""
+    grants = session.scalars(
+        select(RoleGrant)
+        .join(User, User.id == RoleGrant.user_id)
+        .where(
+            User.active.is_(True),
+            RoleGrant.department_id.is_(None),
+            RoleGrant.region_code.is_(None),
+        )
+    )
+    return len({grant.user_id for grant in grants if _is_platform_wide_admin(grant)})
+
+
 def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCreate) -> None:
     """Take a grant away; the same rule as granting: only what the actor could have given."""
     account = queries.visible_user(session, actor=actor, username=username)
@@ -392,6 +427,11 @@ def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCre
             region_code=grant.region_code,
             verb="revoke",
         )
+        if _is_platform_wide_admin(grant) and _platform_admins(session) <= 1:
+            raise Conflict(
+                f"{username} is the last platform administrator; grant the role to someone "
+                "else first"
+            )
         session.delete(grant)
         session.flush()
         audit.record(
