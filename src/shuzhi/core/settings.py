@@ -146,13 +146,22 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "SHUZHI_SECURITY__SECRET_KEY must be set when SHUZHI_ENVIRONMENT=production"
             )
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+        return _development_secret((self.data_dir / "secret_key").resolve())
+
+
+@lru_cache(maxsize=8)
+def _development_secret(path: Path) -> bytes:
+    """Read once per process: every page render and form check asks for the key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first; read theirs
+        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+    return path.read_text().strip().encode()
 
 
 def load_settings(**overrides: object) -> Settings:
