@@ -38,10 +38,11 @@ def get_actor(request: Request, session: SessionDep, database: DatabaseDep) -> A
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("present an API token as 'Authorization: Bearer <token>'")
     plaintext = credential.strip()
-    account = orgs_service.resolve_token(session, plaintext=plaintext)
-    if orgs_service.token_use_due(session, plaintext=plaintext):
+    token = orgs_service.live_token(session, plaintext=plaintext)
+    account = token.user
+    if orgs_service.token_use_due(token):
         with database.transaction() as writer:
-            orgs_service.touch_token(writer, plaintext=plaintext)
+            orgs_service.touch_token(writer, token_id=token.id)
     request.state.actor_name = account.username
     return orgs.actor_for(session, account)
 

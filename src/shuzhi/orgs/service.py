@@ -584,37 +584,43 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
     return token
 
 
-def resolve_token(session: Session, *, plaintext: str, kind: str = "api") -> User:
-    """The active user behind a live token of this kind, or Unauthenticated."""
+def _token_of(session: Session, plaintext: str) -> ApiToken | None:
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+
+
+def live_token(session: Session, *, plaintext: str, kind: str = "api") -> ApiToken:
+    """The live token of this kind with an active user behind it, or Unauthenticated."""
     if not plaintext.startswith(TOKEN_PREFIX):
         raise Unauthenticated("malformed token")
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
-    now = clock.now()
+    token = _token_of(session, plaintext)
     if token is None or token.kind != kind:
         raise Unauthenticated("unknown token")
     if token.revoked_at is not None:
         raise Unauthenticated("token revoked")
-    if token.expires_at <= now:
+    if token.expires_at <= clock.now():
         raise Unauthenticated("token expired")
     if not token.user.active:
         raise Unauthenticated("user deactivated")
-    return token.user
+    return token
+
+
+def resolve_token(session: Session, *, plaintext: str, kind: str = "api") -> User:
+    """The active user behind a live token of this kind, or Unauthenticated."""
+    return live_token(session, plaintext=plaintext, kind=kind).user
 
 
 # A token's last use is recorded at most this often, so that reads stay reads.
 TOKEN_USE_GRANULARITY = timedelta(minutes=5)
 
 
-def token_use_due(session: Session, *, plaintext: str) -> bool:
+def token_use_due(token: ApiToken) -> bool:
     """Whether this token's last use is unrecorded or older than the granularity."""
-    last = session.scalar(
-        select(ApiToken.last_used_at).where(ApiToken.token_hash == ids.digest(plaintext))
-    )
+    last = token.last_used_at
     return last is None or clock.now() - last >= TOKEN_USE_GRANULARITY
 
 
-def touch_token(session: Session, *, plaintext: str) -> None:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+def touch_token(session: Session, *, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
     if token is not None:
         token.last_used_at = clock.now()
 
@@ -636,7 +642,7 @@ def start_session(session: Session, *, account: User) -> str:
 
 
 def end_session(session: Session, *, plaintext: str) -> None:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == ids.digest(plaintext)))
+    token = _token_of(session, plaintext)
     if token is not None and token.kind == "session" and token.revoked_at is None:
         token.revoked_at = clock.now()
         audit.record(
