@@ -17,8 +17,3 @@ def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the clock (``None`` restores the system clock)."""
     global _now
     _now = source or (lambda: datetime.now(UTC))
-
-
-def as_utc(value: datetime) -> datetime:
-    """Databases that drop the zone (SQLite) give naive datetimes back: they are UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
