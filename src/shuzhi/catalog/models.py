@@ -63,5 +63,8 @@ class ResourceField(Base):
     nullable: Mapped[bool] = mapped_column(Boolean, default=True)
     primary_key: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str | None] = mapped_column(String(20), default=None)
+    aliases: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    rules: Mapped[dict | None] = mapped_column(JSONType, default=None)
 
     resource: Mapped[Resource] = relationship(back_populates="fields")

@@ -79,6 +79,16 @@ class PiiKind(LabeledEnum):
     other = ("other", "其他个人信息", "other personal data")
 
 
+class FieldFormat(LabeledEnum):
+    """A national identifier format a field's values must follow, checked at ingestion."""
+
+    citizen_id = ("citizen_id", "公民身份号码", "citizen ID (GB 11643)")
+    credit_code = ("credit_code", "统一社会信用代码", "unified social credit code (GB 32100)")
+    mobile = ("mobile", "手机号码", "mobile number")
+    region_code = ("region_code", "行政区划代码", "region code (GB/T 2260)")
+    email = ("email", "电子邮箱", "e-mail address")
+
+
 def _has_primary_key(resource: Any) -> str | None:
     if not resource.fields:
         return "it has no fields"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from typing import Annotated
@@ -8,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shuzhi.catalog.rules import (
     Classification,
+    FieldFormat,
     FieldType,
     Format,
     Grade,
@@ -28,6 +30,37 @@ TAG_MAX_LENGTH = 40
 Tag = Annotated[str, Field(max_length=TAG_MAX_LENGTH)]
 
 
+class FieldRules(BaseModel):
+    """Checks beyond type and format, applied to every value at ingestion."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    min: float | None = Field(None, description="smallest allowed number")
+    max: float | None = Field(None, description="largest allowed number")
+    values: list[str] | None = Field(
+        None, max_length=500, description="the only values allowed (an enumeration)"
+    )
+    pattern: str | None = Field(
+        None, max_length=500, description="a regular expression the whole value must match"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FieldRules:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern {self.pattern!r} is not a regular expression: {exc}"
+                ) from None
+        return self
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in self.model_dump().values())
+
+
 class FieldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True, str_strip_whitespace=True)
 
@@ -38,11 +71,28 @@ class FieldSpec(BaseModel):
     nullable: bool = True
     primary_key: bool = False
     description: str = ""
+    format: FieldFormat | None = Field(
+        None,
+        description="identifier format checked at ingestion; id_card fields default to citizen_id",
+    )
+    aliases: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="other source column headers that load into this field",
+    )
+    rules: FieldRules | None = None
 
     @model_validator(mode="after")
     def _primary_key_not_null(self) -> FieldSpec:
         if self.primary_key and self.nullable:
             self.nullable = False
+        if self.format is None and self.pii is PiiKind.id_card:
+            self.format = FieldFormat.citizen_id
+        if self.rules is not None and self.rules.is_empty():
+            self.rules = None
+        numeric = self.type in (FieldType.integer, FieldType.decimal)
+        if self.rules and not numeric and (self.rules.min, self.rules.max) != (None, None):
+            raise ValueError(f"field {self.name}: min and max apply to numbers only")
         return self
 
 
