@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = ("regions", "orgs", "catalog")
+DOMAIN = ("regions", "orgs", "catalog", "lake")
 
 
 def test_import_contracts_hold() -> None:

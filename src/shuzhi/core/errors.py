@@ -61,3 +61,9 @@ class PermissionDenied(ShuzhiError):
     slug = "forbidden"
     title = "Permission denied"
     status = 403
+
+
+class TooLarge(ShuzhiError):
+    slug = "too-large"
+    title = "Payload too large"
+    status = 413

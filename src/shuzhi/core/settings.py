@@ -85,6 +85,24 @@ class WebSettings(Group):
     )
 
 
+class LakeSettings(Group):
+    snapshots_kept: int = Field(
+        5, ge=1, description="Snapshots kept per resource; older ones are deleted after a batch."
+    )
+    upload_max_mb: int = Field(
+        512, ge=1, description="Largest file the API and the cockpit accept for ingestion, MiB."
+    )
+    memory_limit: str = Field(
+        "4GB",
+        description="DuckDB memory limit for ingestion and queries; beyond it DuckDB "
+        "spills to DATA_DIR/lake/.tmp.",
+    )
+    threads: int | None = Field(None, ge=1, description="DuckDB threads; empty: one per core.")
+    query_row_limit: int = Field(
+        10_000, ge=1, description="Most rows `shuzhi lake query` and the API return at once."
+    )
+
+
 class LogSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -108,6 +126,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
+    lake: LakeSettings = LakeSettings()
     log: LogSettings = LogSettings()
 
     @classmethod
@@ -137,6 +156,10 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.data_dir / 'shuzhi.db').resolve()}"
+
+    @property
+    def lake_dir(self) -> Path:
+        return (self.data_dir / "lake").resolve()
 
     def secret(self) -> bytes:
         """The signing key; generated and kept in the data directory in development only."""

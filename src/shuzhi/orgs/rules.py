@@ -30,6 +30,9 @@ ACTIONS = {
     "catalog.review": "approve or reject submitted resources",
     "catalog.withdraw": "withdraw published resources",
     "audit.read": "read the change log",
+    "lake.ingest": "load data into resources and register their sources",
+    "lake.read": "read loaded data, batches and the quarantine of resources",
+    "lake.query": "run read-only SQL over every resource in the lake",
 }
 
 BUILTIN_ROLES = (
@@ -44,17 +47,26 @@ BUILTIN_ROLES = (
             "catalog.edit",
             "catalog.submit",
             "catalog.withdraw",
+            "lake.ingest",
+            "lake.read",
         ),
     ),
     RoleSpec(
         "data_officer",
         "数据专员",
         "Data officer",
-        ("catalog.read_draft", "catalog.edit", "catalog.submit", "catalog.withdraw"),
+        (
+            "catalog.read_draft",
+            "catalog.edit",
+            "catalog.submit",
+            "catalog.withdraw",
+            "lake.ingest",
+            "lake.read",
+        ),
     ),
     RoleSpec("analyst", "数据分析师", "Analyst", ()),
     RoleSpec("reform_office", "改革办", "Reform office", ()),
-    RoleSpec("auditor", "审计监督员", "Auditor", ("audit.read", "catalog.read_draft")),
+    RoleSpec("auditor", "审计监督员", "Auditor", ("audit.read", "catalog.read_draft", "lake.read")),
     RoleSpec("viewer", "查看者", "Viewer", ()),
 )
 

@@ -1,0 +1,39 @@
+"""One hookspec module: what a plugin can add to shuzhi, and the manager that finds them.
+
+Built-in connectors are registered as default plugins through the same hooks a third
+party uses; a distribution adds its own with a ``shuzhi`` entry point.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("shuzhi")
+hookimpl = pluggy.HookimplMarker("shuzhi")
+
+DEFAULT_PLUGINS = ("shuzhi.lake.connectors",)
+
+
+class Hooks:
+    @hookspec
+    def shuzhi_connectors(self) -> list[Any]:
+        """Connectors that stage a source into the lake (see ``shuzhi.lake.connectors``).
+
+        Each has ``kind`` (a short name such as ``csv``), ``suffixes`` (file name endings
+        it reads) and ``stage(con, source, table, progress)``.
+        """
+
+
+@lru_cache(maxsize=1)
+def manager() -> pluggy.PluginManager:
+    import importlib
+
+    plugins = pluggy.PluginManager("shuzhi")
+    plugins.add_hookspecs(Hooks)
+    for name in DEFAULT_PLUGINS:
+        plugins.register(importlib.import_module(name), name=name)
+    plugins.load_setuptools_entrypoints("shuzhi")
+    return plugins

@@ -1,0 +1,1 @@
+"""Full aggregation: connectors, validation, quarantine, snapshots, quality and lineage."""

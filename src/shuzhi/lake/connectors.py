@@ -1,0 +1,463 @@
+"""Built-in connectors: CSV, XLSX, JSON, JSON Lines, Parquet and SQL databases.
+
+A connector stages its source into a DuckDB table of text columns named by the source's
+own headers, in source order; validation and typing happen later, in one place, for every
+connector alike. Text (never the source's own types) is what is staged, so a value that is
+refused can be shown exactly as the department sent it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.plugins import hookimpl, manager
+from shuzhi.lake.rules import literal, quote
+
+Progress = Callable[[int], None]
+CHUNK = 1 << 20
+ROWS_PER_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a batch comes from: a file path or an SQLAlchemy URL, with reading options."""
+
+    location: str
+    kind: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    header_row: int = 1
+    delimiter: str | None = None
+    table: str | None = None
+    query: str | None = None
+    temp_dir: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.location
+
+    def describe(self) -> str:
+        if not self.is_url:
+            return self.location
+        from sqlalchemy.engine import make_url
+
+        try:
+            shown = make_url(self.location).render_as_string(hide_password=True)
+        except Exception:
+            shown = "(unparseable URL)"
+        what = f" table {self.table}" if self.table else " query" if self.query else ""
+        return shown + what
+
+
+class Connector(Protocol):
+    kind: str
+    suffixes: tuple[str, ...]
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> str | None:
+        """Either return an SQL relation (a table function) that reads the source as text
+        columns, or fill ``table`` with them and return None."""
+        ...
+
+
+def connectors() -> dict[str, Connector]:
+    found: dict[str, Connector] = {}
+    for batch in manager().hook.shuzhi_connectors():
+        for connector in batch:
+            found.setdefault(connector.kind, connector)
+    return found
+
+
+def choose(source: SourceSpec) -> Connector:
+    """The connector named by ``source.kind``, or the one whose suffix the file has."""
+    available = connectors()
+    if source.kind:
+        if source.kind not in available:
+            raise ValidationFailed(
+                f"unknown source format {source.kind!r}; known: {', '.join(sorted(available))}",
+                field="format",
+            )
+        return available[source.kind]
+    if source.is_url:
+        return available["sql"]
+    name = source.location.lower()
+    for connector in available.values():
+        if any(name.endswith(suffix) for suffix in connector.suffixes):
+            return connector
+    raise ValidationFailed(
+        f"cannot tell the format of {Path(source.location).name}; give --format "
+        f"({', '.join(sorted(available))})",
+        field="format",
+    )
+
+
+def _file(source: SourceSpec) -> Path:
+    path = Path(source.location)
+    if not path.is_file():
+        raise ValidationFailed(f"no such file: {source.location}", field="source")
+    return path
+
+
+def _text_table(con: duckdb.DuckDBPyConnection, table: str, headers: list[str]) -> None:
+    _check_headers(headers)
+    columns = ", ".join(f"{quote(name)} VARCHAR" for name in headers)
+    con.execute(f"CREATE TABLE {table} ({columns})")
+
+
+def _check_headers(headers: list[str]) -> None:
+    if not headers:
+        raise ValidationFailed("the source has no header row", field="source")
+    blank = [str(position) for position, name in enumerate(headers, 1) if not name]
+    if blank:
+        raise ValidationFailed(
+            f"header cell {', '.join(blank)} is empty; every column needs a name", field="source"
+        )
+    seen: set[str] = set()
+    for name in headers:
+        if name in seen:
+            raise ValidationFailed(f"column {name!r} appears twice in the header", field="source")
+        seen.add(name)
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    headers: list[str],
+    rows: Iterator[list[str | None]],
+    progress: Progress,
+) -> None:
+    """Append rows of text in Arrow batches (bounded memory, however long the source)."""
+    width = len(headers)
+    schema = pa.schema([(str(position), pa.string()) for position in range(width)])
+    buffer: list[list[str | None]] = []
+
+    def flush() -> None:
+        columns = list(zip(*buffer, strict=True)) if buffer else [[] for _ in range(width)]
+        chunk = pa.table([pa.array(column, pa.string()) for column in columns], schema=schema)
+        con.register("_chunk", chunk)
+        con.execute(f"INSERT INTO {table} SELECT * FROM _chunk")
+        con.unregister("_chunk")
+        progress(len(buffer))
+        buffer.clear()
+
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise ValidationFailed(
+                f"data row {number} has {len(row)} cells; the header has {width}", field="source"
+            )
+        buffer.append(row)
+        if len(buffer) >= ROWS_PER_BATCH:
+            flush()
+    if buffer:
+        flush()
+
+
+def text(value: Any) -> str | None:
+    """A cell as the text a person would have typed; None stays None, blanks become None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.hex()
+    shown = str(value)
+    return shown if shown.strip() else None
+
+
+# ---------------------------------------------------------------------------- CSV
+
+
+def detect_encoding(path: Path, declared: str | None) -> str:
+    """UTF-8 (with or without BOM) or GB18030 (a superset of GBK), or the declared one."""
+    with open(path, "rb") as handle:
+        head = handle.read(CHUNK)
+    if declared:
+        try:
+            codecs.lookup(declared)
+        except LookupError:
+            raise ValidationFailed(f"unknown encoding {declared!r}", field="encoding") from None
+        name = codecs.lookup(declared).name
+        return "gb18030" if name in ("gbk", "gb2312") else name
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for candidate in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(candidate)(errors="strict").decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        return candidate
+    raise ValidationFailed(
+        f"cannot detect the encoding of {path.name} (not UTF-8 nor GBK/GB18030); give --encoding",
+        field="encoding",
+    )
+
+
+def transcode(path: Path, encoding: str, target: Path, progress: Progress) -> None:
+    """Re-encode to UTF-8 in chunks; the first byte that does not decode stops the batch."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with open(path, "rb") as source, open(target, "w", encoding="utf-8", newline="") as out:
+        while True:
+            chunk = source.read(CHUNK)
+            try:
+                out.write(decoder.decode(chunk, final=not chunk))
+            except UnicodeDecodeError as exc:
+                raise ValidationFailed(
+                    f"{path.name} is not valid {encoding} at byte {offset + exc.start}; "
+                    "give the right --encoding",
+                    field="encoding",
+                ) from None
+            if not chunk:
+                return
+            offset += len(chunk)
+            progress(0)
+
+
+class CsvConnector:
+    kind = "csv"
+    suffixes = (".csv", ".txt", ".tsv")
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> str:
+        path = _file(source)
+        encoding = detect_encoding(path, source.encoding)
+        if encoding not in ("utf-8", "utf-8-sig"):
+            assert source.temp_dir is not None
+            source.temp_dir.mkdir(parents=True, exist_ok=True)
+            utf8 = source.temp_dir / f"{table}.utf8.csv"
+            transcode(path, encoding, utf8, progress)
+            path = utf8
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            try:
+                first = handle.readline()
+                # a quoted header may span lines; keep reading until csv has a whole row
+                while first.count('"') % 2 and (more := handle.readline()):
+                    first += more
+            except UnicodeDecodeError:
+                raise ValidationFailed(
+                    f"{Path(source.location).name} is not valid UTF-8; give --encoding",
+                    field="encoding",
+                ) from None
+        delimiter = source.delimiter or _delimiter(first)
+        headers = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+        headers = [name.strip() for name in headers]
+        _check_headers(headers)
+        columns = "{" + ", ".join(f"{literal(name)}: 'VARCHAR'" for name in headers) + "}"
+        # no sniffing: a sniffer that guesses wrong can skip rows without a word; with the
+        # dialect fixed, a malformed row is an error naming its line
+        return (
+            f"read_csv({literal(str(path))}, header = true, auto_detect = false, "
+            f"columns = {columns}, delim = {literal(delimiter)}, quote = '\"', escape = '\"', "
+            f"strict_mode = true, null_padding = false)"
+        )
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {candidate: header_line.count(candidate) for candidate in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return best if counts[best] else ","
+
+
+# ---------------------------------------------------------------------------- XLSX
+
+
+class XlsxConnector:
+    kind = "xlsx"
+    suffixes = (".xlsx", ".xlsm")
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> None:
+        import zipfile
+
+        from openpyxl import load_workbook
+
+        path = _file(source)
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise ValidationFailed(
+                f"{path.name} is not a readable XLSX workbook: {exc}", field="source"
+            ) from None
+        try:
+            if source.sheet:
+                if source.sheet not in book.sheetnames:
+                    raise ValidationFailed(
+                        f"{path.name} has no sheet {source.sheet!r}; it has "
+                        f"{', '.join(book.sheetnames)}",
+                        field="sheet",
+                    )
+                sheet = book[source.sheet]
+            else:
+                sheet = book.worksheets[0]
+            rows = sheet.iter_rows(min_row=source.header_row, values_only=True)
+            header = next(rows, None)
+            if header is None:
+                raise ValidationFailed(f"{path.name} is empty", field="source")
+            headers = [text(cell) or "" for cell in header]
+            while headers and not headers[-1]:
+                headers.pop()
+            width = len(headers)
+            _text_table(con, table, headers)
+
+            def cells() -> Iterator[list[str | None]]:
+                for row in rows:
+                    values = [text(cell) for cell in row]
+                    if any(values[width:]):
+                        raise ValidationFailed(
+                            f"{path.name}: a row has values right of the last header column",
+                            field="source",
+                        )
+                    values = (values + [None] * width)[:width]
+                    if any(value is not None for value in values):
+                        yield values
+
+            _insert_rows(con, table, headers, cells(), progress)
+        finally:
+            book.close()
+
+
+# ---------------------------------------------------------------------------- JSON, Parquet
+
+
+def _as_text(con: duckdb.DuckDBPyConnection, table: str, relation_sql: str, name: str) -> None:
+    try:
+        columns = con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
+        headers = [column[0] for column in columns]
+        _check_headers(headers)
+        # a column of mixed JSON types is JSON: its strings are unwrapped (no quotes)
+        casts = ", ".join(
+            f"json_extract_string({quote(name)}, '$') AS {quote(name)}"
+            if kind == "JSON"
+            else f"to_json({quote(name)})::VARCHAR AS {quote(name)}"
+            if kind.startswith(("STRUCT", "MAP")) or kind.endswith("]")
+            else f"CAST({quote(name)} AS VARCHAR) AS {quote(name)}"
+            for name, kind in ((column[0], column[1]) for column in columns)
+        )
+        con.execute(f"CREATE TABLE {table} AS SELECT {casts} FROM {relation_sql}")
+    except duckdb.Error as exc:
+        raise ValidationFailed(
+            f"{name} does not parse: {str(exc).strip().splitlines()[0]}", field="source"
+        ) from None
+
+
+class JsonConnector:
+    kind = "json"
+    suffixes = (".json",)
+    layout = "array"
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> None:
+        path = _file(source)
+        # numbers and dates stay text as written: no sniffing that could turn 007 into 7
+        relation = (
+            f"read_json({literal(str(path))}, format = {literal(self.layout)}, "
+            "records = true, maximum_object_size = 134217728, sample_size = -1, "
+            "convert_strings_to_integers = false, dateformat = 'none', timestampformat = 'none')"
+        )
+        _as_text(con, table, relation, path.name)
+
+
+class JsonLinesConnector(JsonConnector):
+    kind = "jsonl"
+    suffixes = (".jsonl", ".ndjson")
+    layout = "newline_delimited"
+
+
+class ParquetConnector:
+    kind = "parquet"
+    suffixes = (".parquet",)
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> None:
+        path = _file(source)
+        _as_text(con, table, f"read_parquet({literal(str(path))})", path.name)
+
+
+# ---------------------------------------------------------------------------- SQL
+
+
+class SqlConnector:
+    kind = "sql"
+    suffixes = ()
+
+    def stage(
+        self, con: duckdb.DuckDBPyConnection, source: SourceSpec, table: str, progress: Progress
+    ) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy import text as sql_text
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+        if bool(source.table) == bool(source.query):
+            raise ValidationFailed(
+                "a database source needs either --table or --query", field="table"
+            )
+        if source.table:
+            parts = source.table.split(".")
+            statement = "SELECT * FROM " + ".".join(quote(part) for part in parts)
+        else:
+            statement = source.query or ""
+        try:
+            engine = create_engine(source.location)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ValidationFailed(f"not a usable database URL: {exc}", field="source") from None
+        try:
+            with engine.connect() as connection:
+                result = connection.execution_options(stream_results=True).execute(
+                    sql_text(statement)
+                )
+                headers = list(result.keys())
+                _text_table(con, table, headers)
+
+                def rows() -> Iterator[list[str | None]]:
+                    while chunk := result.fetchmany(ROWS_PER_BATCH):
+                        for row in chunk:
+                            yield [text(value) for value in row]
+
+                _insert_rows(con, table, headers, rows(), progress)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ValidationFailed(
+                f"cannot read {source.describe()}: {reason}", field="source"
+            ) from None
+        finally:
+            engine.dispose()
+
+
+@hookimpl
+def shuzhi_connectors() -> list[Connector]:
+    return [
+        CsvConnector(),
+        XlsxConnector(),
+        JsonConnector(),
+        JsonLinesConnector(),
+        ParquetConnector(),
+        SqlConnector(),
+    ]

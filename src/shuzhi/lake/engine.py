@@ -1,0 +1,121 @@
+"""Compute engines: one small protocol, ``run(sql) -> Arrow table``, over current snapshots.
+
+DuckDB is the embedded default. Each resource with a current snapshot is a view named by
+its code; an engine pins the snapshots it saw when it was opened (``read``), so a query
+and its lineage agree even while batches land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from shuzhi.core.errors import ValidationFailed
+from shuzhi.lake.rules import literal, quote
+from shuzhi.lake.storage import Lake
+
+
+class ComputeEngine(Protocol):
+    name: str
+
+    def run(self, sql: str) -> pa.Table: ...
+
+    @property
+    def read(self) -> dict[str, str]:
+        """The snapshot of each resource the engine reads, for lineage."""
+        ...
+
+
+def connect(
+    *, temp_dir: Path | None, memory_limit: str, threads: int | None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to ``temp_dir`` rather than exceed its memory."""
+    con = duckdb.connect(":memory:")
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
+    con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(
+        self,
+        lake: Lake,
+        codes: Iterable[str],
+        *,
+        memory_limit: str = "4GB",
+        threads: int | None = None,
+        read_only: bool = True,
+    ) -> None:
+        self.con = connect(temp_dir=None, memory_limit=memory_limit, threads=threads)
+        self._read: dict[str, str] = {}
+        for code in codes:
+            snapshot = lake.current(code)
+            if snapshot is None:
+                continue
+            path = lake.snapshot_file(code, snapshot)
+            self.con.execute(
+                f"CREATE VIEW {quote(code)} AS SELECT * FROM read_parquet({literal(str(path))})"
+            )
+            self._read[code] = snapshot
+        if read_only:
+            # the views keep working; nothing else on disk can be read or written, and a
+            # query cannot switch that back on
+            self.con.execute(f"SET allowed_directories = [{literal(str(lake.root))}]")
+            self.con.execute("SET enable_external_access = false")
+            self.con.execute("SET lock_configuration = true")
+
+    @property
+    def read(self) -> dict[str, str]:
+        return dict(self._read)
+
+    def tables(self) -> list[str]:
+        return sorted(self._read)
+
+    def run(self, sql: str) -> pa.Table:
+        try:
+            relation = self.con.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise ValidationFailed(f"query failed: {_first_line(exc)}", field="sql") from None
+
+    def query(self, sql: str, *, limit: int) -> tuple[pa.Table, bool]:
+        """A single read-only statement, at most ``limit`` rows; returns (rows, truncated)."""
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise ValidationFailed(
+                f"query does not parse: {_first_line(exc)}", field="sql"
+            ) from None
+        if len(statements) != 1:
+            raise ValidationFailed("give exactly one SQL statement", field="sql")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise ValidationFailed("only SELECT queries are allowed over the lake", field="sql")
+        inner = statements[0].query.strip().rstrip(";")
+        try:
+            table = self.con.sql(f"SELECT * FROM ({inner}) LIMIT {int(limit) + 1}").to_arrow_table()
+        except duckdb.Error as exc:
+            raise ValidationFailed(f"query failed: {_first_line(exc)}", field="sql") from None
+        return table.slice(0, limit), table.num_rows > limit
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

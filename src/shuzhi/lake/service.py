@@ -1,0 +1,537 @@
+"""Lake use cases: ingest a batch, recover from dead batches, decide on personal-data flags.
+
+A batch spans several short transactions around one long DuckDB run: the batch row is
+written first (so a killed batch is found and marked failed), the snapshot is staged on
+disk, and one transaction records the outcome before the current pointer moves. The
+metadata store is the truth about which snapshot is current; the ``CURRENT`` file
+follows it, and ``recover`` puts it back in line after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shuzhi.catalog import queries as catalog_queries
+from shuzhi.catalog.models import Resource
+from shuzhi.core import audit, clock, events
+from shuzhi.core.db import Database
+from shuzhi.core.errors import NotFound, ShuzhiError, TooLarge, ValidationFailed
+from shuzhi.core.permissions import SYSTEM, Actor, require
+from shuzhi.core.settings import Settings, get_settings
+from shuzhi.lake import queries
+from shuzhi.lake.connectors import SourceSpec
+from shuzhi.lake.engine import connect
+from shuzhi.lake.models import Batch, Health, PiiFlag, Quality
+from shuzhi.lake.pipeline import PiiFinding, Pipeline
+from shuzhi.lake.queries import current_batch, field_specs, lake_of
+from shuzhi.lake.rules import BatchState, Mode
+from shuzhi.lake.schemas import QualityReport
+from shuzhi.lake.storage import Lake
+from shuzhi.regions.models import Region
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_LANDED = "lake.snapshot_landed"
+INTERRUPTED = "interrupted: the process running the batch ended before it finished"
+
+Phase = Callable[[str, int], None]
+
+
+def ingest(
+    db: Database,
+    *,
+    actor: Actor,
+    code: str,
+    source: SourceSpec,
+    mode: Mode = Mode.full,
+    overrides: dict[str, str] | None = None,
+    watermark: str | None = None,
+    source_id: int | None = None,
+    progress: Phase | None = None,
+    settings: Settings | None = None,
+) -> Batch:
+    """Load one batch into ``code``; returns the batch (succeeded or unchanged).
+
+    Bad input raises a ShuzhiError after the batch is recorded as failed; the previous
+    snapshot stays current and nothing of the failed batch remains in the lake.
+    """
+    settings = settings or get_settings()
+    lake = lake_of(settings)
+    report = progress or (lambda phase, rows: None)
+    with db.session() as session:
+        resource = catalog_queries.get(session, actor=actor, code=code)
+        require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+        if resource.state == "withdrawn":
+            raise ValidationFailed(f"resource {code} is withdrawn and takes no data", field="code")
+        if not resource.fields:
+            raise ValidationFailed(f"resource {code} declares no fields to load", field="code")
+        resource_id = resource.id
+        fields = field_specs(resource)
+        regions = list(session.scalars(select(Region.code)))
+    with lake.locked(code):
+        recover(db, lake=lake, code=code)
+        with db.transaction() as session:
+            batch = Batch(
+                resource_id=resource_id,
+                source_id=source_id,
+                source=source.describe(),
+                connector=source.kind or "",
+                mode=mode.value,
+                state=BatchState.running.value,
+                fingerprint="",
+                mapping={},
+                actor=actor.name,
+                started_at=clock.now(),
+            )
+            session.add(batch)
+            session.flush()
+            batch_id = batch.id
+        try:
+            return _run(
+                db,
+                lake=lake,
+                settings=settings,
+                actor=actor,
+                code=code,
+                resource_id=resource_id,
+                batch_id=batch_id,
+                fields=fields,
+                regions=regions,
+                source=source,
+                mode=mode,
+                overrides=overrides or {},
+                watermark=watermark,
+                report=report,
+            )
+        except BaseException as exc:
+            lake.clear_staging(code)
+            shutil.rmtree(lake.temp_dir / f"batch-{batch_id}", ignore_errors=True)
+            message = str(exc) if isinstance(exc, ShuzhiError) else f"{type(exc).__name__}: {exc}"
+            _fail(db, batch_id, message or type(exc).__name__)
+            raise
+
+
+def ingest_upload(
+    db: Database,
+    *,
+    actor: Actor,
+    code: str,
+    stream: BinaryIO,
+    filename: str,
+    settings: Settings | None = None,
+    **options: Any,
+) -> Batch:
+    """Ingest a file sent over HTTP: kept on disk only for the batch, refused whole past
+    the size limit before anything is read into the lake."""
+    settings = settings or get_settings()
+    path = save_upload(stream, filename=filename, settings=settings)
+    try:
+        spec = SourceSpec(location=str(path), **options.pop("source_options", {}))
+        return ingest(db, actor=actor, code=code, source=spec, settings=settings, **options)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
+    limit = settings.lake.upload_max_mb * 2**20
+    name = Path(filename or "upload").name or "upload"
+    folder = lake_of(settings).temp_dir / f"upload-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    size = 0
+    try:
+        with open(target, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(
+                        f"{name} is over the upload limit of {settings.lake.upload_max_mb} MiB",
+                        field="file",
+                    )
+                out.write(chunk)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if size == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValidationFailed(f"{name} is empty", field="file")
+    return target
+
+
+def _fail(db: Database, batch_id: int, message: str) -> None:
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is not None and batch.state == BatchState.running.value:
+            batch.state = BatchState.failed.value
+            batch.error = message[:2000]
+            batch.finished_at = clock.now()
+
+
+def _run(
+    db: Database,
+    *,
+    lake: Lake,
+    settings: Settings,
+    actor: Actor,
+    code: str,
+    resource_id: int,
+    batch_id: int,
+    fields: list[dict[str, Any]],
+    regions: list[str],
+    source: SourceSpec,
+    mode: Mode,
+    overrides: dict[str, str],
+    watermark: str | None,
+    report: Phase,
+) -> Batch:
+    work = lake.temp_dir / f"batch-{batch_id}"
+    source = SourceSpec(**{**source.__dict__, "temp_dir": work})
+    con = connect(
+        temp_dir=work, memory_limit=settings.lake.memory_limit, threads=settings.lake.threads
+    )
+    try:
+        pipeline = Pipeline(
+            con,
+            fields=fields,
+            mode=mode,
+            overrides=overrides,
+            watermark=watermark,
+            regions=regions,
+        )
+        staged = [0]
+
+        def rows(count: int) -> None:
+            staged[0] += count
+            report("reading", staged[0])
+
+        report("reading", 0)
+        pipeline.stage(source, rows)
+        report("checking", staged[0])
+        read = pipeline.validate()
+        with db.session() as session:
+            previous = current_batch(session, resource_id)
+            previous_snapshot = previous.snapshot if previous else None
+            previous_rows = previous.snapshot_rows if previous else None
+            previous_print = previous.fingerprint if previous else None
+            previous_id = previous.id if previous else None
+        fingerprint = pipeline.fingerprint(salt=code)
+        if previous_print == fingerprint and lake.current(code) == previous_snapshot:
+            return _unchanged(db, batch_id, previous_id, fingerprint, pipeline)
+        findings = pipeline.scan_pii()
+        report("writing", read)
+        snapshot = f"{clock.now():%Y%m%dT%H%M%S}-b{batch_id}"
+        staging = lake.staging_dir(code, snapshot)
+        previous_file = lake.snapshot_file(code, previous_snapshot) if previous_snapshot else None
+        counts, quality = pipeline.write(
+            snapshot=staging / "data.parquet",
+            quarantine=staging / "quarantine.parquet",
+            previous=previous_file if mode is Mode.incremental else None,
+            previous_rows=previous_rows,
+        )
+        if not counts.balanced():
+            raise RuntimeError(
+                f"batch {batch_id} does not add up: read {counts.rows_read}, loaded "
+                f"{counts.rows_loaded}, quarantined {counts.rows_quarantined}, duplicates "
+                f"{counts.duplicates}"
+            )
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    quarantine = staging / "quarantine.parquet"
+    if quarantine.exists():
+        target = lake.quarantine_file(code, batch_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        quarantine.replace(target)
+    # in place but not current: a crash from here on leaves the old snapshot current,
+    # and recover() removes this one because no loaded batch names it
+    lake.publish_staged(code, snapshot)
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        batch.connector = pipeline.connector
+        batch.fingerprint = fingerprint
+        batch.mapping = pipeline.mapping
+        batch.rows_read = counts.rows_read
+        batch.rows_loaded = counts.rows_loaded
+        batch.rows_quarantined = counts.rows_quarantined
+        batch.duplicates = counts.duplicates
+        batch.rule_counts = counts.rule_counts
+        batch.snapshot = snapshot
+        batch.snapshot_rows = counts.snapshot_rows
+        batch.state = BatchState.succeeded.value
+        batch.finished_at = clock.now()
+        session.add(
+            Quality(
+                resource_id=resource_id,
+                batch_id=batch_id,
+                measured_at=batch.finished_at,
+                rows=quality.rows,
+                completeness=quality.completeness,
+                field_completeness=quality.field_completeness,
+                validity=quality.validity,
+                uniqueness=quality.uniqueness,
+                volume_change=quality.volume_change,
+            )
+        )
+        _record_findings(session, resource_id, batch_id, findings, fields)
+        audit.record(
+            session,
+            actor=actor,
+            action="lake.ingest",
+            object_type="lake_batch",
+            object_id=batch_id,
+            object_repr=f"{code} {snapshot}",
+            after=summary(batch),
+        )
+        events.emit_after_commit(
+            session, SNAPSHOT_LANDED, code=code, snapshot=snapshot, batch_id=batch_id
+        )
+    lake.point(code, snapshot)
+    _prune(db, lake, code, resource_id, settings.lake.snapshots_kept)
+    _keep_health(db)
+    with db.session() as session:
+        done = session.get(Batch, batch_id)
+        assert done is not None
+        return done
+
+
+def _keep_health(db: Database) -> None:
+    """Today's coverage roll-up follows every batch; the batch stands if this fails."""
+    try:
+        with db.transaction() as session:
+            record_health(session, queries.report(session, actor=SYSTEM))
+    except Exception:
+        log.exception("could not record the aggregation health after a batch")
+
+
+def _unchanged(
+    db: Database, batch_id: int, previous_id: int | None, fingerprint: str, pipeline: Pipeline
+) -> Batch:
+    with db.transaction() as session:
+        batch = session.get(Batch, batch_id)
+        previous = session.get(Batch, previous_id)
+        assert batch is not None and previous is not None
+        batch.connector = pipeline.connector
+        batch.fingerprint = fingerprint
+        batch.mapping = pipeline.mapping
+        for name in (
+            "rows_read",
+            "rows_loaded",
+            "rows_quarantined",
+            "duplicates",
+            "rule_counts",
+            "snapshot",
+            "snapshot_rows",
+        ):
+            setattr(batch, name, getattr(previous, name))
+        batch.state = BatchState.unchanged.value
+        batch.finished_at = clock.now()
+        session.flush()
+    with db.session() as session:
+        done = session.get(Batch, batch_id)
+        assert done is not None
+        return done
+
+
+def summary(batch: Batch) -> dict[str, Any]:
+    return {
+        "batch_id": batch.id,
+        "state": batch.state,
+        "mode": batch.mode,
+        "rows_read": batch.rows_read,
+        "rows_loaded": batch.rows_loaded,
+        "rows_quarantined": batch.rows_quarantined,
+        "duplicates": batch.duplicates,
+        "rule_counts": dict(batch.rule_counts or {}),
+        "snapshot": batch.snapshot,
+    }
+
+
+def _record_findings(
+    session: Session,
+    resource_id: int,
+    batch_id: int,
+    findings: list[PiiFinding],
+    fields: list[dict[str, Any]],
+) -> None:
+    """Flags follow the latest scan; a reviewed flag stays reviewed while the field's kind
+    is unchanged, and a field reclassified as personal drops its flag."""
+    existing = {
+        flag.field: flag
+        for flag in session.scalars(select(PiiFlag).where(PiiFlag.resource_id == resource_id))
+    }
+    declared_none = {item["name"] for item in fields if item.get("pii", "none") == "none"}
+    found = {finding.field: finding for finding in findings}
+    for name, flag in existing.items():
+        if name not in declared_none or (name not in found and not flag.reviewed):
+            session.delete(flag)
+    for name, finding in found.items():
+        flag = existing.get(name)
+        if flag is None or flag not in session:
+            session.add(
+                PiiFlag(
+                    resource_id=resource_id,
+                    field=name,
+                    kind=finding.kind,
+                    share=finding.share,
+                    example=finding.example,
+                    batch_id=batch_id,
+                    flagged_at=clock.now(),
+                )
+            )
+        else:
+            flag.kind = finding.kind
+            flag.share = finding.share
+            flag.example = finding.example
+            flag.batch_id = batch_id
+
+
+def _prune(db: Database, lake: Lake, code: str, resource_id: int, kept: int) -> None:
+    with db.session() as session:
+        keep = list(
+            session.scalars(
+                select(Batch.snapshot)
+                .where(
+                    Batch.resource_id == resource_id,
+                    Batch.state == BatchState.succeeded.value,
+                )
+                .order_by(Batch.id.desc())
+                .limit(kept)
+            )
+        )
+    lake.prune(code, [name for name in keep if name])
+
+
+def recover(db: Database, *, lake: Lake, code: str) -> int:
+    """With the resource's batch lock held: fail batches whose process died, put the
+    current pointer back on the last loaded snapshot, clear what dead batches left."""
+    with db.transaction() as session:
+        resource_id = session.scalar(select(Resource.id).where(Resource.code == code))
+        if resource_id is None:
+            raise NotFound(f"no catalog resource {code!r}", field="code")
+        dead = list(
+            session.scalars(
+                select(Batch).where(
+                    Batch.resource_id == resource_id,
+                    Batch.state == BatchState.running.value,
+                )
+            )
+        )
+        for batch in dead:
+            batch.state = BatchState.failed.value
+            batch.error = INTERRUPTED
+            batch.finished_at = clock.now()
+        loaded = current_batch(session, resource_id)
+        snapshot = loaded.snapshot if loaded else None
+        named = set(
+            session.scalars(
+                select(Batch.snapshot).where(
+                    Batch.resource_id == resource_id,
+                    Batch.state == BatchState.succeeded.value,
+                )
+            )
+        )
+    if snapshot is not None and not lake.snapshot_file(code, snapshot).exists():
+        snapshot = None  # the files were removed by hand; say so rather than point at nothing
+    if lake.current(code) != snapshot:
+        lake.point(code, snapshot)
+    orphans = [name for name in lake.snapshots(code) if name not in named]
+    for name in orphans:
+        shutil.rmtree(lake.snapshot_dir(code, name), ignore_errors=True)
+    lake.clear_staging(code)
+    for batch in dead:
+        shutil.rmtree(lake.temp_dir / f"batch-{batch.id}", ignore_errors=True)
+    return len(dead)
+
+
+def recover_all(db: Database, *, settings: Settings | None = None) -> int:
+    """At start-up: recover every resource that has a batch marked running and no live
+    process holding its lock."""
+    lake = lake_of(settings)
+    with db.session() as session:
+        codes = list(
+            session.scalars(
+                select(Resource.code)
+                .join(Batch, Batch.resource_id == Resource.id)
+                .where(Batch.state == BatchState.running.value)
+                .distinct()
+            )
+        )
+    recovered = 0
+    for code in codes:
+        if lake.is_locked(code):
+            continue
+        try:
+            with lake.locked(code):
+                recovered += recover(db, lake=lake, code=code)
+        except ShuzhiError:
+            continue
+    return recovered
+
+
+def review_pii(db: Database, *, actor: Actor, code: str, field: str) -> PiiFlag:
+    """The provider looked at a flagged field and keeps its classification."""
+    with db.transaction() as session:
+        resource = catalog_queries.get(session, actor=actor, code=code)
+        require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+        flag = session.scalar(
+            select(PiiFlag).where(PiiFlag.resource_id == resource.id, PiiFlag.field == field)
+        )
+        if flag is None:
+            raise NotFound(f"field {field} of {code} is not flagged", field="field")
+        before = audit.snapshot(flag)
+        flag.reviewed = True
+        flag.reviewed_by = actor.name
+        audit.record(
+            session,
+            actor=actor,
+            action="lake.review_pii",
+            object_type="lake_pii_flag",
+            object_id=flag.id,
+            object_repr=f"{code}.{field}",
+            before=before,
+            after=audit.snapshot(flag),
+        )
+        session.flush()
+        return flag
+
+
+def record_health(session: Session, found: QualityReport) -> int:
+    """Keep today's roll-ups (overall, per provider, per system) for the coverage trend;
+    a later report on the same day replaces the earlier one."""
+    day = found.generated_at.date().isoformat()
+    scopes = [("all", found.overall)]
+    scopes += [("provider", item) for item in found.by_provider]
+    scopes += [("system", item) for item in found.by_system]
+    existing = {
+        (row.scope, row.key): row
+        for row in session.scalars(select(Health).where(Health.day == day))
+    }
+    for scope, item in scopes:
+        key = "all" if scope == "all" else item.key
+        row = existing.get((scope, key))
+        if row is None:
+            session.add(
+                Health(
+                    day=day,
+                    scope=scope,
+                    key=key,
+                    published=item.published,
+                    current=item.current,
+                    lights=item.lights,
+                )
+            )
+        else:
+            row.published = item.published
+            row.current = item.current
+            row.lights = item.lights
+    session.flush()
+    return len(scopes)
