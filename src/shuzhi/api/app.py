@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shuzhi.api.routers import audit, catalog, orgs, regions
+from shuzhi.api.routers import audit, catalog, lake, orgs, regions
 
 
 def router() -> APIRouter:
     api = APIRouter()
-    for module in (regions, orgs, catalog, audit):
+    for module in (regions, orgs, catalog, lake, audit):
         api.include_router(module.router)
     return api

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from shuzhi import __version__
-from shuzhi.cli import catalog, db, orgs, regions
+from shuzhi.cli import catalog, db, lake, orgs, regions
 from shuzhi.cli.common import JsonOption, database, print_json
 from shuzhi.core.errors import ShuzhiError
 from shuzhi.core.settings import get_settings, reference_markdown
@@ -28,6 +28,10 @@ app.add_typer(orgs.departments, name="departments")
 app.add_typer(orgs.users, name="users")
 app.add_typer(orgs.roles, name="roles")
 app.add_typer(catalog.app, name="catalog")
+app.command("ingest")(lake.ingest)
+app.add_typer(lake.quarantine_app, name="quarantine")
+app.add_typer(lake.lake_app, name="lake")
+app.add_typer(lake.quality_app, name="quality")
 
 demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
