@@ -591,6 +591,11 @@ def test_an_unknown_token_is_refused(sqlite_world: World) -> None:
 # and must offer --json.
 ACTION_ONLY = {
     "db upgrade",
+    "lake recover",
+    "lake review-pii",
+    "quarantine export",
+    "sources remove",
+    "worker",
     "docs generate",
     "serve",
     "users activate",

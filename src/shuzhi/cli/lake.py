@@ -15,10 +15,12 @@ from shuzhi.cli.common import (
     print_table,
     reading,
 )
+from shuzhi.core.errors import Conflict
 from shuzhi.lake import queries, service
 from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.pipeline import parse_map
 from shuzhi.lake.rules import Mode
+from shuzhi.lake.schemas import SourceCreate, SourcePublic
 
 Code = Annotated[str, typer.Argument(help="Resource code.")]
 BatchOption = Annotated[
@@ -277,3 +279,114 @@ def quality_report(
         ],
         ["provider", "name", "published", "current", "coverage"],
     )
+
+
+sources_app = typer.Typer(
+    help="Sources pulled on a schedule by `shuzhi worker`.", no_args_is_help=True
+)
+
+
+def _print_sources(rows: list[SourcePublic]) -> None:
+    print_table(
+        [
+            (
+                r.id,
+                r.resource,
+                r.name,
+                r.schedule,
+                r.mode,
+                r.next_run_at.strftime("%Y-%m-%d %H:%M") if r.next_run_at else "",
+                r.last_run_at.strftime("%Y-%m-%d %H:%M") if r.last_run_at else "",
+                "running" if r.running else (r.last_error or "ok")[:40] if r.last_run_at else "",
+            )
+            for r in rows
+        ],
+        ["id", "resource", "name", "schedule", "mode", "next run (UTC)", "last run", "last"],
+    )
+
+
+@sources_app.command("add")
+def sources_add(
+    code: Code,
+    location: str = typer.Argument(..., help="A file under DATA_DIR/inbox, or a database URL."),
+    name: str = typer.Option(..., help="What to call the source."),
+    schedule: str = typer.Option(
+        "cycle", help="Cron expression, or 'cycle' for the resource's update cycle."
+    ),
+    mode: Mode = typer.Option(Mode.full),
+    format: str = typer.Option(None, "--format", help="csv, xlsx, json, jsonl, parquet, sql."),
+    sheet: str = typer.Option(None),
+    encoding: str = typer.Option(None),
+    table: str = typer.Option(None),
+    query: str = typer.Option(None),
+    watermark: str = typer.Option(None),
+    map: list[str] = typer.Option([], "--map", help="'source column=field'; repeat."),
+    json: JsonOption = False,
+) -> None:
+    """Register a source to pull on a schedule."""
+    data = SourceCreate(
+        name=name,
+        location=location,
+        schedule=schedule,
+        mode=mode.value,
+        format=format,
+        sheet=sheet,
+        encoding=encoding,
+        table=table,
+        query=query,
+        watermark=watermark,
+        map=parse_map(map),
+    )
+    db = database()
+    with db.transaction() as session:
+        source = service.register_source(session, actor=acting_user(session), code=code, data=data)
+        found = queries.source_public(source)
+    if json:
+        print_json(found)
+    else:
+        typer.echo(f"source {found.id} registered; next run {found.next_run_at:%Y-%m-%d %H:%M} UTC")
+
+
+@sources_app.command("list")
+def sources_list(
+    code: str = typer.Argument(None, help="Only this resource's sources."), json: JsonOption = False
+) -> None:
+    """Sources with their next and last run."""
+    with reading() as (session, actor):
+        rows = [
+            queries.source_public(item) for item in queries.sources(session, actor=actor, code=code)
+        ]
+    if json:
+        print_json({"data": rows, "count": len(rows)})
+        return
+    _print_sources(rows)
+
+
+@sources_app.command("remove")
+def sources_remove(source_id: int = typer.Argument(..., help="Source id.")) -> None:
+    """Stop pulling a source (its batches stay)."""
+    db = database()
+    with db.transaction() as session:
+        service.remove_source(session, actor=acting_user(session), source_id=source_id)
+    typer.echo(f"source {source_id} removed")
+
+
+@sources_app.command("run")
+def sources_run(
+    source_id: int = typer.Argument(..., help="Source id."), json: JsonOption = False
+) -> None:
+    """Pull a source now, whatever its schedule."""
+    db = database()
+    with db.session() as session:
+        actor = acting_user(session)
+    batch = service.run_source(db, source_id=source_id, actor=actor, force=True)
+    if batch is None:
+        raise Conflict(f"source {source_id} is being pulled by another worker")
+    found = queries.batch_public(batch)
+    if json:
+        print_json(found)
+    else:
+        typer.echo(
+            f"batch {found.batch_id} {found.state}: read {found.rows_read:,}, loaded "
+            f"{found.rows_loaded:,}, quarantined {found.rows_quarantined:,}"
+        )

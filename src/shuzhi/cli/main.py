@@ -32,6 +32,7 @@ app.command("ingest")(lake.ingest)
 app.add_typer(lake.quarantine_app, name="quarantine")
 app.add_typer(lake.lake_app, name="lake")
 app.add_typer(lake.quality_app, name="quality")
+app.add_typer(lake.sources_app, name="sources")
 
 demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
@@ -73,6 +74,46 @@ def serve(
                 f"{login['department'] or '(platform-wide)'}"
             )
     server.serve(host=host, port=port, settings=settings)
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run what is due now, then exit."),
+    interval: float = typer.Option(30.0, min=0.1, help="Seconds between looks when idle."),
+) -> None:
+    """Run background jobs: scheduled pulls (with retries), until stopped."""
+    import signal
+    import time
+
+    from shuzhi.core.plugins import jobs
+    from shuzhi.lake import service as lake_service
+
+    db = database()
+    me = lake_service.worker_id()
+    lake_service.recover_all(db)
+    lake_service.release_dead_claims(db)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    typer.echo(f"worker {me}: {', '.join(job.name for job in jobs())}", err=True)
+    while not stopping:
+        done = 0
+        for job in jobs():
+            try:
+                done += job.run(db, me)
+            except Exception as exc:  # one failing job must not stop the others
+                typer.echo(f"job {job.name} failed: {exc}", err=True)
+        if once:
+            break
+        waited = 0.0
+        while not stopping and not done and waited < interval:
+            time.sleep(min(0.2, interval))
+            waited += 0.2
 
 
 @demo_app.command("build")

@@ -6,6 +6,8 @@ party uses; a distribution adds its own with a ``shuzhi`` entry point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -14,7 +16,16 @@ import pluggy
 hookspec = pluggy.HookspecMarker("shuzhi")
 hookimpl = pluggy.HookimplMarker("shuzhi")
 
-DEFAULT_PLUGINS = ("shuzhi.lake.connectors",)
+DEFAULT_PLUGINS = ("shuzhi.lake.connectors", "shuzhi.lake.service")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Background work `shuzhi worker` runs on every tick: ``run(db, worker)`` does what is
+    due and returns how many items it handled (0: nothing was due)."""
+
+    name: str
+    run: Callable[[Any, str], int]
 
 
 class Hooks:
@@ -25,6 +36,14 @@ class Hooks:
         Each has ``kind`` (a short name such as ``csv``), ``suffixes`` (file name endings
         it reads) and ``stage(con, source, table, progress)``.
         """
+
+    @hookspec
+    def shuzhi_jobs(self) -> list[Job]:
+        """Background jobs for `shuzhi worker` (scheduled pulls, and later others)."""
+
+
+def jobs() -> list[Job]:
+    return [job for batch in manager().hook.shuzhi_jobs() for job in batch]
 
 
 @lru_cache(maxsize=1)

@@ -101,6 +101,23 @@ class LakeSettings(Group):
     query_row_limit: int = Field(
         10_000, ge=1, description="Most rows `shuzhi lake query` and the API return at once."
     )
+    source_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories a registered file source may read from (besides "
+        "DATA_DIR/inbox); a path elsewhere is refused.",
+    )
+    schedule_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of source schedules (cron expressions)."
+    )
+    pull_retries: int = Field(
+        5, ge=0, description="Retries of a failed pull before it waits for its next time."
+    )
+    pull_lease_minutes: int = Field(
+        120,
+        ge=1,
+        description="How long a worker's claim on a pull lasts before another "
+        "worker may take it over (its process having died).",
+    )
 
 
 class LogSettings(Group):
@@ -160,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def lake_dir(self) -> Path:
         return (self.data_dir / "lake").resolve()
+
+    @property
+    def inbox_dir(self) -> Path:
+        return (self.data_dir / "inbox").resolve()
 
     def secret(self) -> bytes:
         """The signing key; generated and kept in the data directory in development only."""
@@ -231,7 +252,7 @@ def reference_markdown() -> str:
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 nested.append((name, annotation))
                 continue
-            default = field.default
+            default = field.get_default(call_default_factory=True)
             shown = "(none)" if default is None else f"`{getattr(default, 'value', default)}`"
             rows.append(f"| `{_env_name([*path, name])}` | {shown} | {field.description or ''} |")
         if rows:

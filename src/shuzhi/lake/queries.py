@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,11 @@ from shuzhi.catalog.models import Resource
 from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import NotFound, Unauthenticated, ValidationFailed
-from shuzhi.core.permissions import Actor, require
+from shuzhi.core.permissions import Actor, allowed, require
 from shuzhi.core.settings import Settings, get_settings
+from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.engine import DuckDBEngine
-from shuzhi.lake.models import Batch, Health, PiiFlag, Quality
+from shuzhi.lake.models import Batch, Health, PiiFlag, Quality, Source
 from shuzhi.lake.pipeline import mask
 from shuzhi.lake.rules import BatchState, freshness, literal, quote, resource_light
 from shuzhi.lake.schemas import (
@@ -34,6 +35,7 @@ from shuzhi.lake.schemas import (
     QueryResult,
     ResourceHealth,
     Rollup,
+    SourcePublic,
 )
 from shuzhi.lake.storage import Lake
 from shuzhi.orgs.models import Department
@@ -491,3 +493,52 @@ def rollups(found: QualityReport) -> dict[tuple[str, str], Rollup]:
     for item in found.by_system:
         by[("system", item.key)] = item
     return by
+
+
+# ---------------------------------------------------------------------- sources
+
+
+def source_public(
+    source: Source, *, now: datetime | None = None, lease_minutes: int = 120
+) -> SourcePublic:
+    now = now or clock.now()
+    running = bool(
+        source.claimed_by
+        and source.claimed_at
+        and source.claimed_at > now - timedelta(minutes=lease_minutes)
+    )
+    location = source.location
+    if "://" in location:
+        location = SourceSpec(location=location).describe()
+    return SourcePublic(
+        id=source.id,
+        resource=source.resource.code,
+        name=source.name,
+        location=location,
+        schedule=source.schedule,
+        mode=source.mode,
+        enabled=source.enabled,
+        options=dict(source.options or {}),
+        next_run_at=source.next_run_at,
+        last_run_at=source.last_run_at,
+        last_batch_id=source.last_batch_id,
+        last_error=source.last_error,
+        attempts=source.attempts,
+        running=running,
+    )
+
+
+def sources(session: Session, *, actor: Actor, code: str | None = None) -> list[Source]:
+    """Sources of one resource (lake.read on it), or of every resource the actor may read."""
+    query = select(Source).order_by(Source.id)
+    if code is not None:
+        resource = readable(session, actor=actor, code=code)
+        query = query.where(Source.resource_id == resource.id)
+    found = list(session.scalars(query))
+    if code is None:
+        found = [
+            source
+            for source in found
+            if allowed(actor, "lake.read", catalog_queries.scope_of(source.resource))
+        ]
+    return found

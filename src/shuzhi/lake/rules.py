@@ -129,6 +129,12 @@ def typed(column: str, field_type: str) -> str:
         )
     if field_type == "string":
         return column
+    if field_type == "integer":
+        # DuckDB's cast would round "4.5" to 5 and read "0x10" as 16; "35.00" is fine
+        return (
+            f"CASE WHEN regexp_full_match({column}, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
+            f"THEN TRY_CAST({column} AS BIGINT) END"
+        )
     return f"TRY_CAST({column} AS {SQL_TYPES[field_type]})"
 
 
@@ -285,3 +291,49 @@ def resource_light(*, fresh: Light, validity: float | None, failed_last: bool) -
 
 
 SNAPSHOT_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}-b[0-9]+$")
+
+
+# the cron a source follows when it says "cycle": its resource's update cycle, at night
+CYCLE_CRON = {
+    "real_time": "*/15 * * * *",
+    "daily": "0 2 * * *",
+    "weekly": "0 2 * * 1",
+    "monthly": "0 2 1 * *",
+    "quarterly": "0 2 1 1,4,7,10 *",
+    "yearly": "0 2 1 1 *",
+}
+CYCLE = "cycle"
+
+
+def cron_of(schedule: str, update_cycle: str) -> str:
+    """The cron expression of a schedule: itself, or the update cycle's for ``cycle``."""
+    if schedule.strip() == CYCLE:
+        if update_cycle not in CYCLE_CRON:
+            raise ValueError(
+                f"the resource's update cycle ({update_cycle}) has no schedule; give a cron "
+                "expression such as '0 2 * * *'"
+            )
+        return CYCLE_CRON[update_cycle]
+    return schedule.strip()
+
+
+def next_run(schedule: str, update_cycle: str, after: datetime, timezone: str) -> datetime:
+    """The first time the schedule fires strictly after ``after`` (returned in UTC)."""
+    from zoneinfo import ZoneInfo
+
+    from cronsim import CronSim, CronSimError
+
+    expression = cron_of(schedule, update_cycle)
+    local = after.astimezone(ZoneInfo(timezone))
+    try:
+        fire = next(CronSim(expression, local))
+    except (CronSimError, StopIteration) as exc:
+        raise ValueError(
+            f"schedule {expression!r} is not a usable cron expression: {exc}"
+        ) from None
+    return fire.astimezone(ZoneInfo("UTC"))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before retry ``attempts`` of a failed pull: 1, 2, 4 … minutes, at most an hour."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,3 +139,55 @@ class DataTab(BaseModel):
     batches: list[BatchPublic]
     quality: list[QualityPoint]
     pii_flags: list[PiiFlagPublic]
+
+
+class SourceCreate(BaseModel):
+    """A source a resource is pulled from on a schedule."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    location: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="a file under DATA_DIR/inbox (or a configured source root), or an "
+        "SQLAlchemy URL",
+    )
+    schedule: str = Field(
+        "cycle",
+        max_length=100,
+        description="a cron expression (minute hour day month weekday), or 'cycle' for the "
+        "resource's update cycle",
+    )
+    mode: Literal["full", "incremental"] = "full"
+    format: str | None = None
+    sheet: str | None = None
+    header_row: int = Field(1, ge=1, le=1000)
+    encoding: str | None = None
+    delimiter: str | None = Field(None, max_length=1)
+    table: str | None = None
+    query: str | None = None
+    watermark: str | None = None
+    map: dict[str, str] = Field(default_factory=dict, description="source column → field")
+
+
+class SourcePublic(BaseModel):
+    id: int
+    resource: str
+    name: str
+    location: str
+    schedule: str
+    mode: str
+    enabled: bool
+    options: dict[str, Any]
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_batch_id: int | None
+    last_error: str | None
+    attempts: int
+    running: bool
+
+
+class SourceList(BaseModel):
+    data: list[SourcePublic]
+    count: int

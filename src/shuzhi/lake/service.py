@@ -10,30 +10,34 @@ follows it, and ``recover`` puts it back in line after a crash.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shuzhi.catalog import queries as catalog_queries
 from shuzhi.catalog.models import Resource
 from shuzhi.core import audit, clock, events
 from shuzhi.core.db import Database
-from shuzhi.core.errors import NotFound, ShuzhiError, TooLarge, ValidationFailed
+from shuzhi.core.errors import Conflict, NotFound, ShuzhiError, TooLarge, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, require
+from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.lake import queries
 from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.engine import connect
-from shuzhi.lake.models import Batch, Health, PiiFlag, Quality
+from shuzhi.lake.models import Batch, Health, PiiFlag, Quality, Source
 from shuzhi.lake.pipeline import PiiFinding, Pipeline
 from shuzhi.lake.queries import current_batch, field_specs, lake_of
-from shuzhi.lake.rules import BatchState, Mode
-from shuzhi.lake.schemas import QualityReport
+from shuzhi.lake.rules import BatchState, Mode, backoff, next_run
+from shuzhi.lake.schemas import QualityReport, SourceCreate
 from shuzhi.lake.storage import Lake
 from shuzhi.regions.models import Region
 
@@ -535,3 +539,278 @@ def record_health(session: Session, found: QualityReport) -> int:
             row.lights = item.lights
     session.flush()
     return len(scopes)
+
+
+# ---------------------------------------------------------------------- scheduled pulls
+
+
+def _check_location(location: str, settings: Settings) -> None:
+    """A file source must sit under the inbox or a configured source root: registering a
+    source must not become a way to read any file the server can."""
+    if "://" in location:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(location)
+        except ArgumentError:
+            raise ValidationFailed(
+                f"{location!r} is not a database URL", field="location"
+            ) from None
+        return
+    path = Path(location).resolve()
+    roots = [settings.inbox_dir, *(Path(root).resolve() for root in settings.lake.source_roots)]
+    if not any(path.is_relative_to(root) for root in roots):
+        raise ValidationFailed(
+            f"{location} is outside the source directories ({', '.join(map(str, roots))})",
+            field="location",
+        )
+
+
+def source_options(data: SourceCreate) -> dict[str, Any]:
+    """How to read the source: what differs from the defaults, nothing more."""
+    options = data.model_dump(exclude={"name", "location", "schedule", "mode"})
+    defaults = SourceCreate.model_construct().model_dump(
+        exclude={"name", "location", "schedule", "mode"}
+    )
+    return {key: value for key, value in options.items() if value != defaults.get(key)}
+
+
+def register_source(
+    session: Session,
+    *,
+    actor: Actor,
+    code: str,
+    data: SourceCreate,
+    settings: Settings | None = None,
+) -> Source:
+    settings = settings or get_settings()
+    resource = catalog_queries.get(session, actor=actor, code=code)
+    require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+    _check_location(data.location, settings)
+    now = clock.now()
+    try:
+        upcoming = next_run(
+            data.schedule, resource.update_cycle, now, settings.lake.schedule_timezone
+        )
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="schedule") from None
+    source = Source(
+        resource_id=resource.id,
+        name=data.name,
+        location=data.location,
+        options=source_options(data),
+        mode=data.mode,
+        schedule=data.schedule,
+        enabled=True,
+        next_run_at=upcoming,
+        created_by=actor.name,
+        created_at=now,
+    )
+    session.add(source)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="lake.source.create",
+        object_type="lake_source",
+        object_id=source.id,
+        object_repr=f"{code} {data.name}",
+        after=_source_view(source),
+    )
+    return source
+
+
+def _source_view(source: Source) -> dict[str, Any]:
+    view = audit.snapshot(source)
+    # a database URL may hold a password; the change log never does
+    if "://" in view.get("location", ""):
+        view["location"] = SourceSpec(location=view["location"]).describe()
+    return view
+
+
+def _own_source(session: Session, *, actor: Actor, source_id: int) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        raise NotFound(f"no source {source_id}", field="source")
+    resource = catalog_queries.get(session, actor=actor, code=source.resource.code)
+    require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"source {source_id}")
+    return source
+
+
+def remove_source(session: Session, *, actor: Actor, source_id: int) -> None:
+    source = _own_source(session, actor=actor, source_id=source_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="lake.source.delete",
+        object_type="lake_source",
+        object_id=source.id,
+        object_repr=f"{source.resource.code} {source.name}",
+        before=_source_view(source),
+    )
+    session.delete(source)
+
+
+def spec_of(source: Source) -> tuple[SourceSpec, dict[str, str], str | None]:
+    options = dict(source.options or {})
+    overrides = options.pop("map", {}) or {}
+    watermark = options.pop("watermark", None)
+    kind = options.pop("format", None)
+    return SourceSpec(location=source.location, kind=kind, **options), overrides, watermark
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(db: Database, source_id: int, worker: str, now: datetime, lease: timedelta) -> bool:
+    """Take a due source for this worker in one UPDATE, so two workers never both run it."""
+    with db.transaction() as session:
+        claimed = session.execute(
+            update(Source)
+            .where(
+                Source.id == source_id,
+                Source.enabled.is_(True),
+                Source.next_run_at <= now,
+                or_(Source.claimed_by.is_(None), Source.claimed_at < now - lease),
+            )
+            .values(claimed_by=worker, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return claimed.rowcount == 1
+
+
+def release_dead_claims(db: Database) -> int:
+    """At start-up: claims of worker processes on this host that no longer exist."""
+    host = socket.gethostname()
+    released = 0
+    with db.transaction() as session:
+        for source in session.scalars(select(Source).where(Source.claimed_by.is_not(None))):
+            owner_host, _, pid = (source.claimed_by or "").rpartition(":")
+            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                source.claimed_by = None
+                source.claimed_at = None
+                released += 1
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_source(
+    db: Database,
+    *,
+    source_id: int,
+    actor: Actor = SYSTEM,
+    worker: str | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+) -> Batch | None:
+    """Run one pull now (``force``) or if due; a batch like any other, retried with backoff
+    when it fails. Returns the batch, or None if another worker has it."""
+    settings = settings or get_settings()
+    worker = worker or worker_id()
+    now = clock.now()
+    lease = timedelta(minutes=settings.lake.pull_lease_minutes)
+    with db.session() as session:
+        source = _own_source(session, actor=actor, source_id=source_id)
+        code = source.resource.code
+        update_cycle = source.resource.update_cycle
+        spec, overrides, watermark = spec_of(source)
+        mode = Mode(source.mode)
+        schedule = source.schedule
+    if force:
+        with db.transaction() as session:
+            held = session.get(Source, source_id)
+            if (
+                held is not None
+                and held.claimed_by
+                and held.claimed_at
+                and held.claimed_at > now - lease
+            ):
+                raise Conflict(f"source {source_id} is running on {held.claimed_by}")
+            if held is not None:
+                held.next_run_at = min(held.next_run_at or now, now)
+    if not _claim(db, source_id, worker, now, lease):
+        return None
+    batch: Batch | None = None
+    error: str | None = None
+    try:
+        batch = ingest(
+            db,
+            actor=actor,
+            code=code,
+            source=spec,
+            mode=mode,
+            overrides=overrides,
+            watermark=watermark,
+            source_id=source_id,
+            settings=settings,
+        )
+    except ShuzhiError as exc:
+        error = exc.detail
+    except Exception as exc:  # a pull must not take the worker down; it is logged and retried
+        log.exception("pull of source %s failed", source_id)
+        error = f"{type(exc).__name__}: {exc}"
+    finished = clock.now()
+    with db.transaction() as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            return batch
+        source.claimed_by = None
+        source.claimed_at = None
+        source.last_run_at = finished
+        if error is None:
+            source.attempts = 0
+            source.last_error = None
+            source.last_batch_id = batch.id if batch else None
+            source.next_run_at = next_run(
+                schedule, update_cycle, finished, settings.lake.schedule_timezone
+            )
+        else:
+            source.attempts += 1
+            source.last_error = error[:2000]
+            if source.attempts > settings.lake.pull_retries:
+                source.attempts = 0
+                source.next_run_at = next_run(
+                    schedule, update_cycle, finished, settings.lake.schedule_timezone
+                )
+            else:
+                source.next_run_at = finished + backoff(source.attempts)
+    if error is not None and force:
+        raise ValidationFailed(error, field="source")
+    return batch
+
+
+def run_due_pulls(db: Database, worker: str) -> int:
+    """The worker's job: every due source, one at a time; returns how many ran."""
+    now = clock.now()
+    with db.session() as session:
+        due = list(
+            session.scalars(
+                select(Source.id)
+                .where(Source.enabled.is_(True), Source.next_run_at <= now)
+                .order_by(Source.next_run_at)
+            )
+        )
+    ran = 0
+    for source_id in due:
+        try:
+            if run_source(db, source_id=source_id, worker=worker) is not None:
+                ran += 1
+        except ShuzhiError as exc:
+            log.warning("pull of source %s skipped: %s", source_id, exc.detail)
+    return ran
+
+
+@hookimpl
+def shuzhi_jobs() -> list[Job]:
+    return [Job("lake.pulls", run_due_pulls)]

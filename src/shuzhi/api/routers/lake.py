@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 
 from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
+from shuzhi.core.errors import Conflict
 from shuzhi.lake import queries, service
 from shuzhi.lake.pipeline import parse_map
 from shuzhi.lake.rules import Mode
@@ -24,6 +25,9 @@ from shuzhi.lake.schemas import (
     QualityReport,
     QuarantineList,
     QueryResult,
+    SourceCreate,
+    SourceList,
+    SourcePublic,
 )
 
 router = APIRouter(prefix=f"{PREFIX}/lake", tags=["lake"])
@@ -177,3 +181,38 @@ def health_trend(
     days: int = Query(90, ge=1, le=3660),
 ) -> list[HealthPoint]:
     return queries.trend(session, scope=scope, key=key, days=days)
+
+
+@router.get("/sources", response_model=SourceList)
+def list_sources(session: SessionDep, actor: ActorDep, resource: str | None = None) -> SourceList:
+    """Scheduled sources with their next and last run."""
+    found = [
+        queries.source_public(item) for item in queries.sources(session, actor=actor, code=resource)
+    ]
+    return SourceList(data=found, count=len(found))
+
+
+@router.post(
+    "/resources/{code}/sources", response_model=SourcePublic, status_code=status.HTTP_201_CREATED
+)
+def register_source(
+    code: str, body: SourceCreate, database: DatabaseDep, actor: ActorDep
+) -> SourcePublic:
+    with database.transaction() as session:
+        source = service.register_source(session, actor=actor, code=code, data=body)
+        return queries.source_public(source)
+
+
+@router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_source(source_id: IdPath, database: DatabaseDep, actor: ActorDep) -> None:
+    with database.transaction() as session:
+        service.remove_source(session, actor=actor, source_id=source_id)
+
+
+@router.post("/sources/{source_id}/run", response_model=BatchPublic)
+def run_source(source_id: IdPath, database: DatabaseDep, actor: ActorDep) -> BatchPublic:
+    """Pull now, whatever the schedule; 409 while a worker is pulling it."""
+    batch = service.run_source(database, source_id=source_id, actor=actor, force=True)
+    if batch is None:
+        raise Conflict(f"source {source_id} is being pulled by another worker")
+    return queries.batch_public(batch)
