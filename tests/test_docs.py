@@ -46,3 +46,13 @@ def test_docs_pages_exist_and_link_the_references() -> None:
     for page in ("get-started.md", "concepts.md", "reference/cli.md", "reference/settings.md"):
         assert (DOCS / page).is_file(), page
         assert page in index, f"docs/index.md does not link {page}"
+
+
+def test_every_plugin_hook_is_documented() -> None:
+    from shuzhi.core.plugins import Hooks
+
+    text = (DOCS / "reference" / "plugins.md").read_text(encoding="utf-8")
+    hooks = [name for name in vars(Hooks) if name.startswith("shuzhi_")]
+    assert hooks
+    for name in hooks:
+        assert f"## `{name}`" in text, f"{name} is not documented in docs/reference/plugins.md"

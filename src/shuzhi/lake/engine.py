@@ -35,6 +35,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that spills to ``temp_dir`` rather than exceed its memory."""
     con = duckdb.connect(":memory:")
+    # progress is the caller's to show; DuckDB's own bar would write to the terminal
+    con.execute("SET enable_progress_bar = false")
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
@@ -102,7 +104,10 @@ class DuckDBEngine:
             raise ValidationFailed("only SELECT queries are allowed over the lake", field="sql")
         inner = statements[0].query.strip().rstrip(";")
         try:
-            table = self.con.sql(f"SELECT * FROM ({inner}) LIMIT {int(limit) + 1}").to_arrow_table()
+            # the newline ends a trailing "-- comment" before the closing parenthesis
+            table = self.con.sql(
+                f"SELECT * FROM ({inner}\n) LIMIT {int(limit) + 1}"
+            ).to_arrow_table()
         except duckdb.Error as exc:
             raise ValidationFailed(f"query failed: {_first_line(exc)}", field="sql") from None
         return table.slice(0, limit), table.num_rows > limit
