@@ -254,6 +254,24 @@ def _run(
         target = lake.quarantine_file(code, batch_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         quarantine.replace(target)
+    # the lake describes itself: a reader without the metadata store (Spark on shared
+    # storage) still knows where each snapshot came from
+    lake.write_lineage(
+        code,
+        snapshot,
+        {
+            "resource": code,
+            "snapshot": snapshot,
+            "batch_id": batch_id,
+            "source": source.describe(),
+            "connector": pipeline.connector,
+            "mode": mode.value,
+            "based_on": previous_snapshot if mode is Mode.incremental else None,
+            "fingerprint": fingerprint,
+            "rows": counts.snapshot_rows,
+            "written_at": clock.now().isoformat(),
+        },
+    )
     # in place but not current: a crash from here on leaves the old snapshot current,
     # and recover() removes this one because no loaded batch names it
     lake.publish_staged(code, snapshot)

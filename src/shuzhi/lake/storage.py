@@ -5,6 +5,7 @@
     DATA_DIR/lake/<resource code>/
         CURRENT                          name of the current snapshot (replaced atomically)
         snapshots/<snapshot>/data.parquet
+        snapshots/<snapshot>/lineage.json   its batch, source, mode and parent snapshot
         quarantine/batch-<id>.parquet    rows refused by batch <id>, with their reasons
         .staging/<snapshot>/             a batch being written; never read
         .lock                            held (flock) while a batch of the resource runs
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from shuzhi.lake.rules import SNAPSHOT_NAME
 
 CURRENT = "CURRENT"
 DATA_FILE = "data.parquet"
+LINEAGE_FILE = "lineage.json"
 
 
 class Lake:
@@ -64,6 +67,21 @@ class Lake:
     def current_file(self, code: str) -> Path | None:
         name = self.current(code)
         return None if name is None else self.snapshot_file(code, name)
+
+    def write_lineage(self, code: str, snapshot: str, lineage: dict) -> None:
+        """``lineage.json`` beside a staged snapshot's data: its batch, source and parent."""
+        folder = self.staging_dir(code, snapshot)
+        (folder / LINEAGE_FILE).write_text(
+            json.dumps(lineage, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+
+    def lineage(self, code: str, snapshot: str) -> dict | None:
+        try:
+            return json.loads(
+                (self.snapshot_dir(code, snapshot) / LINEAGE_FILE).read_text(encoding="utf-8")
+            )
+        except FileNotFoundError:
+            return None
 
     def publish_staged(self, code: str, snapshot: str) -> None:
         """Move a staged snapshot into place whole; it is not current until ``point``."""
