@@ -80,7 +80,7 @@ def fresh_database(
 
 
 def test_the_demo_province_is_complete(db: Database, tmp_path: Path) -> None:
-    summary = build(db, seed=SEED, data_dir=tmp_path)
+    summary = build(db, seed=SEED, data_dir=tmp_path, scale=0)
 
     assert summary["departments"] == 43
     assert counts(db)["departments"] == 43
@@ -102,7 +102,7 @@ def test_the_demo_province_is_complete(db: Database, tmp_path: Path) -> None:
 def test_the_lifecycle_leaves_resources_in_every_state_but_withdrawn(
     db: Database, tmp_path: Path
 ) -> None:
-    build(db, seed=SEED, data_dir=tmp_path)
+    build(db, seed=SEED, data_dir=tmp_path, scale=0)
     by_state = Counter(states(db).values())
     assert by_state["rejected"] == 1
     assert by_state["pending_review"] >= 1
@@ -112,7 +112,7 @@ def test_the_lifecycle_leaves_resources_in_every_state_but_withdrawn(
 
 
 def test_every_role_has_a_login_with_the_demo_password(db: Database, tmp_path: Path) -> None:
-    summary = build(db, seed=SEED, data_dir=tmp_path)
+    summary = build(db, seed=SEED, data_dir=tmp_path, scale=0)
     assert len(summary["logins"]) == 9
     assert summary["password"] == DEMO_PASSWORD
 
@@ -133,7 +133,7 @@ def test_every_role_has_a_login_with_the_demo_password(db: Database, tmp_path: P
 
 
 def test_a_demo_officer_may_edit_only_its_own_department(db: Database, tmp_path: Path) -> None:
-    build(db, seed=SEED, data_dir=tmp_path)
+    build(db, seed=SEED, data_dir=tmp_path, scale=0)
     with db.session() as session:
         officer = orgs_queries.actor_for(session, orgs_queries.user(session, "gat_officer"))
         own = orgs_queries.department_scope(orgs_queries.department(session, "zj_gat"))
@@ -143,10 +143,10 @@ def test_a_demo_officer_may_edit_only_its_own_department(db: Database, tmp_path:
 
 
 def test_rebuilding_creates_nothing(db: Database, tmp_path: Path) -> None:
-    build(db, seed=SEED, data_dir=tmp_path)
+    build(db, seed=SEED, data_dir=tmp_path, scale=0)
     before, before_states = counts(db), states(db)
 
-    again = build(db, seed=SEED, data_dir=tmp_path)
+    again = build(db, seed=SEED, data_dir=tmp_path, scale=0)
 
     assert counts(db) == before
     assert states(db) == before_states
@@ -157,9 +157,9 @@ def test_rebuilding_creates_nothing(db: Database, tmp_path: Path) -> None:
 def test_the_same_seed_builds_the_same_province(
     db: Database, fresh_database: Callable[[], Database], tmp_path: Path
 ) -> None:
-    build(db, seed=SEED, data_dir=tmp_path / "a")
+    build(db, seed=SEED, data_dir=tmp_path / "a", scale=0)
     other = fresh_database()
-    summary = build(other, seed=SEED, data_dir=tmp_path / "b")
+    summary = build(other, seed=SEED, data_dir=tmp_path / "b", scale=0)
 
     assert summary["regions_created"] == 102  # from nothing: migrated, roles, regions
     assert states(other) == states(db)
@@ -169,9 +169,9 @@ def test_the_same_seed_builds_the_same_province(
 def test_another_seed_builds_another_province(
     db: Database, fresh_database: Callable[[], Database], tmp_path: Path
 ) -> None:
-    build(db, seed=SEED, data_dir=tmp_path / "a")
+    build(db, seed=SEED, data_dir=tmp_path / "a", scale=0)
     other = fresh_database()
-    build(other, seed=SEED + 1, data_dir=tmp_path / "b")
+    build(other, seed=SEED + 1, data_dir=tmp_path / "b", scale=0)
 
     mine, theirs = credit_codes(db), credit_codes(other)
     assert mine.keys() == theirs.keys()
@@ -181,7 +181,7 @@ def test_another_seed_builds_another_province(
 
 def test_demo_json_records_the_build(db: Database, tmp_path: Path) -> None:
     assert logins(tmp_path) is None
-    summary = build(db, seed=SEED, data_dir=tmp_path / "data")
+    summary = build(db, seed=SEED, data_dir=tmp_path / "data", scale=0)
 
     written = json.loads((tmp_path / "data" / "demo.json").read_text(encoding="utf-8"))
     assert written == summary
@@ -190,3 +190,30 @@ def test_demo_json_records_the_build(db: Database, tmp_path: Path) -> None:
         login.username for login in LOGINS
     ]
     assert logins(tmp_path / "data") == written
+
+
+def test_demo_loads_the_departments_data_into_the_lake(sqlite_db: Database, tmp_path: Path) -> None:
+    from shuzhi.core.permissions import SYSTEM
+    from shuzhi.lake import queries as lake_queries
+    from shuzhi.lake.models import Batch, Source
+
+    summary = build(sqlite_db, seed=SEED, data_dir=tmp_path, scale=0.05)
+    assert summary["batches"] >= 20
+    assert summary["rows_loaded"] > 1000 and summary["rows_quarantined"] > 0
+    with sqlite_db.session() as session:
+        report = lake_queries.report(session, actor=SYSTEM)
+        batches = session.scalar(select(func.count(Batch.id)))
+        sources = session.scalar(select(func.count(Source.id)))
+    by_code = {row.code: row for row in report.resources}
+    for anchor in ("gat_resident_population", "scjgj_enterprise_registration"):
+        assert by_code[anchor].snapshot is not None
+        assert by_code[anchor].validity is not None and by_code[anchor].validity < 1
+    assert by_code["wwj_protected_cultural_relic"].light == "no_data"
+    assert 0 < report.overall.coverage < 1
+    assert sources == 2
+    # a second build loads nothing twice
+    again = build(sqlite_db, seed=SEED, data_dir=tmp_path, scale=0.05)
+    assert again["batches"] == 0
+    with sqlite_db.session() as session:
+        assert session.scalar(select(func.count(Batch.id))) == batches
+        assert session.scalar(select(func.count(Source.id))) == sources

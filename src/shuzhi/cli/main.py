@@ -118,7 +118,11 @@ def worker(
 
 @demo_app.command("build")
 def demo_build(
-    seed: int = typer.Option(None, help="Seed of the demo's choices."), json: JsonOption = False
+    seed: int = typer.Option(None, help="Seed of the demo's choices."),
+    scale: float = typer.Option(
+        1.0, min=0, max=100, help="Size of the departments' data (1: about 60,000 rows; 0: none)."
+    ),
+    json: JsonOption = False,
 ) -> None:
     """Build the demo province in the configured data directory (does not serve it)."""
     from shuzhi.demo.build import DEFAULT_SEED, build
@@ -128,6 +132,7 @@ def demo_build(
         database(check=False),
         seed=DEFAULT_SEED if seed is None else seed,
         data_dir=settings.data_dir,
+        scale=scale,
     )
     if json:
         print_json(summary)
@@ -135,7 +140,9 @@ def demo_build(
         typer.echo(
             f"demo province ready in {settings.data_dir}: {summary['departments']} "
             f"departments, {summary['resources']} resources, "
-            f"{len(summary['logins'])} logins (password {summary['password']})"
+            f"{len(summary['logins'])} logins (password {summary['password']}); "
+            f"{summary['batches']} batches loaded {summary['rows_loaded']:,} rows, "
+            f"{summary['rows_quarantined']:,} quarantined"
         )
 
 

@@ -1,6 +1,7 @@
 """Build the demo province: Zhejiang's regions, about forty departments, a user for every
 role, and 30+ catalog resources across the six systems and grassroots governance, moved
-through their lifecycle. Deterministic from the seed; re-running adds nothing twice."""
+through their lifecycle, with the departments' synthetic data loaded into the lake.
+Deterministic from the seed; re-running adds nothing twice."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from shuzhi.catalog import service as catalog
 from shuzhi.catalog.models import Resource
 from shuzhi.core.db import Database
 from shuzhi.core.permissions import SYSTEM
+from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import CREDIT_CODE_CHARS, credit_code_check
+from shuzhi.demo.synthetic import write_sources
+from shuzhi.lake import service as lake
+from shuzhi.lake.connectors import SourceSpec
+from shuzhi.lake.models import Batch
+from shuzhi.lake.schemas import SourceCreate
 from shuzhi.orgs import queries as orgs_queries
 from shuzhi.orgs import service as orgs
 from shuzhi.orgs.models import User
@@ -104,12 +111,32 @@ def _users(session: Session) -> None:
         )
 
 
+# always published and loaded: the brain and the gateway will work on these
+ANCHORS = frozenset(
+    {
+        "gat_resident_population",
+        "scjgj_enterprise_registration",
+        "zfw_hotline_12345_order",
+        "wjw_childcare_institution",
+        "tjj_county_monthly_indicator",
+        "sft_administrative_penalty",
+    }
+)
+# published but never loaded, so the aggregation page shows what "no data" looks like
+NEVER_LOADED = frozenset({"wwj_protected_cultural_relic", "nb_video_surveillance_point"})
+# pulled on a schedule by `shuzhi worker`: code -> (name, schedule, mode, watermark)
+SCHEDULED = {
+    "zfw_hotline_12345_order": ("12345 热线每日推送", "cycle", "incremental", "received_at"),
+    "tjj_county_monthly_indicator": ("统计月报库", "0 3 2 * *", "full", None),
+}
+
+
 def _lifecycle(session: Session, created: list[str], rng: random.Random) -> None:
     """Publish most new resources; leave some awaiting review, some drafts, one rejected."""
     admin = orgs_queries.actor_for(session, orgs_queries.user(session, "admin"))
-    codes = sorted(created)
+    codes = sorted(code for code in created if code not in ANCHORS)
     rng.shuffle(codes)
-    plan = {code: "published" for code in codes}
+    plan = {code: "published" for code in [*codes, *(ANCHORS & set(created))]}
     for code in codes[:4]:
         plan[code] = "pending_review"
     for code in codes[4:7]:
@@ -133,8 +160,62 @@ def _lifecycle(session: Session, created: list[str], rng: random.Random) -> None
             )
 
 
-def build(database: Database, *, seed: int = DEFAULT_SEED, data_dir: Path) -> dict:
-    """Build (or complete) the demo province in ``database``; returns what was done."""
+def _lake(database: Database, *, seed: int, scale: float, data_dir: Path) -> dict[str, int]:
+    """Each published resource's department sends its file (CSV in UTF-8 or GBK, XLSX,
+    JSON Lines…), and it is loaded as any batch would be; a resource that already has a
+    snapshot is left as it is, so a second build loads nothing twice."""
+    settings = get_settings().model_copy(update={"data_dir": data_dir})
+    with database.session() as session:
+        admin = orgs_queries.actor_for(session, orgs_queries.user(session, "admin"))
+        published = set(session.scalars(select(Resource.code).where(Resource.state == "published")))
+        loaded = set(
+            session.scalars(
+                select(Resource.code).join(Batch, Batch.resource_id == Resource.id).distinct()
+            )
+        )
+    wanted = sorted(published - loaded - NEVER_LOADED)
+    inbox = settings.inbox_dir / "demo"
+    files = write_sources(inbox, seed=seed, scale=scale, codes=wanted) if wanted else []
+    totals = {"batches": 0, "rows_loaded": 0, "rows_quarantined": 0}
+    for item in files:
+        batch = lake.ingest(
+            database,
+            actor=admin,
+            code=item.resource_code,
+            source=SourceSpec(location=str(item.path)),
+            settings=settings,
+        )
+        totals["batches"] += 1
+        totals["rows_loaded"] += batch.rows_loaded
+        totals["rows_quarantined"] += batch.rows_quarantined
+    by_code = {item.resource_code: item for item in files}
+    with database.transaction() as session:
+        for code, (name, schedule, mode, watermark) in SCHEDULED.items():
+            if code not in by_code:
+                continue
+            lake.register_source(
+                session,
+                actor=admin,
+                code=code,
+                data=SourceCreate(
+                    name=name,
+                    location=str(by_code[code].path),
+                    schedule=schedule,
+                    mode=mode,
+                    watermark=watermark,
+                ),
+                settings=settings,
+            )
+    return totals
+
+
+def build(
+    database: Database, *, seed: int = DEFAULT_SEED, data_dir: Path, scale: float = 1.0
+) -> dict:
+    """Build (or complete) the demo province in ``database``; returns what was done.
+
+    ``scale`` sizes the departments' data (1.0: about 60,000 rows across the resources;
+    0 loads nothing into the lake)."""
     rng = random.Random(seed)
     database.upgrade()
     with database.transaction() as session:
@@ -146,12 +227,18 @@ def build(database: Database, *, seed: int = DEFAULT_SEED, data_dir: Path) -> di
         applied = catalog.apply(session, actor=SYSTEM, text=text, source="resources.yaml")
         _lifecycle(session, applied.created, rng)
         total = len(list(session.scalars(select(Resource.code))))
+    lake_totals = (
+        _lake(database, seed=seed, scale=scale, data_dir=data_dir)
+        if scale > 0
+        else {"batches": 0, "rows_loaded": 0, "rows_quarantined": 0}
+    )
     summary = {
         "seed": seed,
         "regions_created": loaded.created,
         "departments": departments,
         "resources": total,
         "resources_created": len(applied.created),
+        **lake_totals,
         "password": DEMO_PASSWORD,
         "logins": [asdict(login) for login in LOGINS],
     }
