@@ -44,12 +44,17 @@ class SourceSpec:
     query: str | None = None
     temp_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # what batches record as the source when the location is not worth keeping (an
+    # uploaded file's temporary path)
+    label: str | None = None
 
     @property
     def is_url(self) -> bool:
         return "://" in self.location
 
     def describe(self) -> str:
+        if self.label:
+            return self.label
         if not self.is_url:
             return self.location
         from sqlalchemy.engine import make_url

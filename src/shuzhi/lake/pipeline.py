@@ -79,7 +79,7 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ValidationFailed(f"--map {pair!r}: write it as 'column=field'", field="map")
+            raise ValidationFailed(f"mapping {pair!r}: write it as 'column=field'", field="map")
         column, _, target = pair.partition("=")
         mapping[column.strip()] = target.strip()
     return mapping
@@ -99,11 +99,11 @@ def resolve_mapping(
     for header, target in overrides.items():
         if target and target not in names:
             raise ValidationFailed(
-                f"--map {header}={target}: the resource has no field {target!r}", field="map"
+                f"mapping {header}={target}: the resource has no field {target!r}", field="map"
             )
         if header not in headers:
             raise ValidationFailed(
-                f"--map {header}={target}: the source has no column {header!r}", field="map"
+                f"mapping {header}={target}: the source has no column {header!r}", field="map"
             )
     mapping: dict[str, str] = {}
     unmatched = []
@@ -120,8 +120,8 @@ def resolve_mapping(
     if unmatched:
         raise ValidationFailed(
             f"column {', '.join(repr(name) for name in unmatched)} matches no field "
-            f"(fields: {', '.join(sorted(names))}); map it with --map 'column=field', "
-            "drop it with --map 'column=', or add an alias to the field",
+            f"(fields: {', '.join(sorted(names))}); map it as 'column=field', drop it as "
+            "'column=', or add an alias to the field",
             field="map",
         )
     fed = Counter(mapping.values())
@@ -170,9 +170,9 @@ class Pipeline:
             )
         # without a declared key, a row is its own key: only exact repeats are dropped
         self.keys = keys or names
-        con.execute(f"CREATE TABLE {REGIONS} (code VARCHAR PRIMARY KEY)")
-        if regions:
-            con.executemany(f"INSERT INTO {REGIONS} VALUES (?)", [[code] for code in regions])
+        con.execute(
+            f"CREATE TABLE {REGIONS} AS SELECT unnest(?::VARCHAR[]) AS code", [regions or []]
+        )
 
     # ------------------------------------------------------------------ stage and map
 

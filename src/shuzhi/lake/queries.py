@@ -178,19 +178,29 @@ def quarantine(
         )
         columns = [item[0] for item in cursor.description]
         rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    shown = _shown(actor, resource)
     found = [
         QuarantineRow(
             row=row["_row"],
             rule=row["_rule"],
             field=row["_field"],
-            value=row.get(row["_field"].split(",")[0]) if row["_field"] else None,
+            value=shown(row["_field"], row.get(row["_field"])) if row["_field"] else None,
             failures=row["_failures"].split(","),
             batch_id=chosen.id,
-            record={name: row.get(name) for name in fields},
+            record={name: shown(name, row.get(name)) for name in fields},
         )
         for row in rows
     ]
     return found, total, chosen
+
+
+def _shown(actor: Actor, resource: Resource) -> Any:
+    """Refused values as sent to those who load the resource (they fix and resend them);
+    personal ones masked for those who may only read it (auditors)."""
+    if allowed(actor, "lake.ingest", catalog_queries.scope_of(resource)):
+        return lambda name, value: value
+    personal = {item.name for item in resource.fields if item.pii != "none"}
+    return lambda name, value: mask(str(value)) if name in personal and value is not None else value
 
 
 def export_quarantine(
@@ -209,6 +219,7 @@ def export_quarantine(
     path = lake_of(settings).quarantine_file(code, chosen.id) if chosen else None
     headers = {field: source for source, field in (chosen.mapping if chosen else {}).items()}
     fields = [item.name for item in resource.fields]
+    shown = _shown(actor, resource)
     written = 0
     with open(target, "w", encoding="utf-8-sig", newline="") as handle:
         out = csv.writer(handle)
@@ -222,7 +233,7 @@ def export_quarantine(
                         row = dict(zip(columns, values, strict=True))
                         out.writerow(
                             [row["_row"], row["_failures"], row["_field"]]
-                            + [row.get(name) for name in fields]
+                            + [shown(name, row.get(name)) for name in fields]
                         )
                         written += 1
     return written

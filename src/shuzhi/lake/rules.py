@@ -135,6 +135,10 @@ def typed(column: str, field_type: str) -> str:
             f"CASE WHEN regexp_full_match({column}, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
             f"THEN TRY_CAST({column} AS BIGINT) END"
         )
+    if field_type == "decimal":
+        # "nan" and "inf" parse as doubles but are not amounts anyone sent on purpose
+        number = f"TRY_CAST({column} AS DOUBLE)"
+        return f"CASE WHEN isfinite({number}) THEN {number} END"
     return f"TRY_CAST({column} AS {SQL_TYPES[field_type]})"
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shuzhi.catalog import queries as catalog_queries
@@ -35,7 +35,7 @@ from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.engine import connect
 from shuzhi.lake.models import Batch, Health, PiiFlag, Quality, Source
 from shuzhi.lake.pipeline import PiiFinding, Pipeline
-from shuzhi.lake.queries import current_batch, field_specs, lake_of
+from shuzhi.lake.queries import LOADED, current_batch, field_specs, lake_of
 from shuzhi.lake.rules import BatchState, Mode, backoff, next_run
 from shuzhi.lake.schemas import QualityReport, SourceCreate
 from shuzhi.lake.storage import Lake
@@ -119,7 +119,8 @@ def ingest(
             lake.clear_staging(code)
             shutil.rmtree(lake.temp_dir / f"batch-{batch_id}", ignore_errors=True)
             message = str(exc) if isinstance(exc, ShuzhiError) else f"{type(exc).__name__}: {exc}"
-            _fail(db, batch_id, message or type(exc).__name__)
+            if _fail(db, batch_id, message or type(exc).__name__):
+                lake.quarantine_file(code, batch_id).unlink(missing_ok=True)
             raise
 
 
@@ -138,7 +139,9 @@ def ingest_upload(
     settings = settings or get_settings()
     path = save_upload(stream, filename=filename, settings=settings)
     try:
-        spec = SourceSpec(location=str(path), **options.pop("source_options", {}))
+        spec = SourceSpec(
+            location=str(path), label=f"upload:{path.name}", **options.pop("source_options", {})
+        )
         return ingest(db, actor=actor, code=code, source=spec, settings=settings, **options)
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
@@ -170,13 +173,16 @@ def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
     return target
 
 
-def _fail(db: Database, batch_id: int, message: str) -> None:
+def _fail(db: Database, batch_id: int, message: str) -> bool:
+    """Mark a running batch failed; False if it had already ended (it stands as it is)."""
     with db.transaction() as session:
         batch = session.get(Batch, batch_id)
         if batch is not None and batch.state == BatchState.running.value:
             batch.state = BatchState.failed.value
             batch.error = message[:2000]
             batch.finished_at = clock.now()
+            return True
+    return False
 
 
 def _run(
@@ -471,15 +477,17 @@ def recover(db: Database, *, lake: Lake, code: str) -> int:
     lake.clear_staging(code)
     for batch in dead:
         shutil.rmtree(lake.temp_dir / f"batch-{batch.id}", ignore_errors=True)
+        lake.quarantine_file(code, batch.id).unlink(missing_ok=True)
     return len(dead)
 
 
 def recover_all(db: Database, *, settings: Settings | None = None) -> int:
-    """At start-up: recover every resource that has a batch marked running and no live
-    process holding its lock."""
+    """At start-up: recover every resource that has a batch marked running, or a current
+    pointer behind its last loaded batch (a process that died after recording the batch),
+    and no live process holding its lock."""
     lake = lake_of(settings)
     with db.session() as session:
-        codes = list(
+        running = set(
             session.scalars(
                 select(Resource.code)
                 .join(Batch, Batch.resource_id == Resource.id)
@@ -487,6 +495,19 @@ def recover_all(db: Database, *, settings: Settings | None = None) -> int:
                 .distinct()
             )
         )
+        newest = (
+            select(func.max(Batch.id)).where(Batch.state.in_(LOADED)).group_by(Batch.resource_id)
+        )
+        behind = {
+            code
+            for code, snapshot in session.execute(
+                select(Resource.code, Batch.snapshot)
+                .join(Batch, Batch.resource_id == Resource.id)
+                .where(Batch.id.in_(newest))
+            )
+            if lake.current(code) != snapshot
+        }
+    codes = sorted(running | behind)
     recovered = 0
     for code in codes:
         if lake.is_locked(code):
