@@ -9,6 +9,7 @@ do not depend on each other's order.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from shuzhi.core.standards import citizen_id_check
 from tests.conftest import need
 
 pytestmark = pytest.mark.browser
@@ -297,4 +299,115 @@ def test_the_cockpit_draws_the_system_chart(page: Page) -> None:
     published = int(page.get_by_test_id("published").inner_text())
     assert published >= 20
     expect(page.locator("#by-system canvas").first).to_be_visible()
+    assert errors == []
+
+
+# full aggregation ---------------------------------------------------------------------
+
+POPULATION = "gat_resident_population"
+POPULATION_HEADERS = "公民身份号码,姓名,性别,出生日期,民族,户籍地址,居住地址,行政区划代码,更新时间"
+
+
+def _citizen_id(first17: str) -> str:
+    return first17 + citizen_id_check(first17)
+
+
+POPULATION_IDS = [_citizen_id(f"33010619800101{n:03d}") for n in range(1, 7)]
+BAD_POPULATION_ID = "33010619800101999" + (  # a wrong check character
+    "1" if citizen_id_check("33010619800101999") != "1" else "2"
+)
+
+
+def population_csv() -> bytes:
+    """Six good people, one with a wrong ID, one with a gender outside the list."""
+    lines = [POPULATION_HEADERS]
+    for n, cid in enumerate(POPULATION_IDS, start=1):
+        lines.append(
+            f"{cid},王{n},男,1980-01-01,汉族,杭州市西湖区文三路{n}号,,330106,2026-10-01 08:00:00"
+        )
+    lines.append(f"{BAD_POPULATION_ID},赵七,女,1980-01-01,汉族,杭州市西湖区,,330106,2026-10-01")
+    lines.append(
+        f"{_citizen_id('33010619800101099')},钱八,未知,1980-01-01,,杭州市,,330106,2026-10-01"
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def ensure_published(page: Page, code: str) -> None:
+    """The demo leaves some resources in review: the operator approves this one if so."""
+    log_in(page, "admin")
+    page.goto(f"/catalog/{code}")
+    for name in ("submit", "approve"):
+        if page.get_by_test_id(f"transition-{name}").count():
+            transition(page, name)
+    expect(page.get_by_test_id("state")).to_have_text("已发布")
+    log_out(page)
+
+
+def load_population(page: Page) -> None:
+    """What a data officer does: open the resource, its data tab, and upload a file."""
+    ensure_published(page, POPULATION)
+    log_in(page, "gat_officer")
+    page.goto(f"/catalog/{POPULATION}")
+    page.get_by_test_id("tab-data").click()
+    expect(page).to_have_url(f"{_origin(page)}/catalog/{POPULATION}/data")
+    page.get_by_test_id("upload-file").set_input_files(
+        files=[{"name": "常住人口.csv", "mimeType": "text/csv", "buffer": population_csv()}]
+    )
+    page.get_by_test_id("upload-mode").select_option("full")
+    page.get_by_test_id("upload-submit").click()
+    expect(page.locator(".flash.ok")).to_contain_text("批次")
+
+
+def test_a_resources_data_tab_after_an_upload(page: Page) -> None:
+    errors: list[Any] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    load_population(page)
+    flash = page.locator(".flash.ok").inner_text()
+    assert "读取 8 行" in flash or "与当前快照数据相同" in flash
+
+    sample = page.get_by_test_id("sample")
+    expect(sample).to_be_visible()
+    expect(sample.locator("th.masked").first).to_be_visible()
+    for cid in POPULATION_IDS:
+        expect(sample).not_to_contain_text(cid)
+    expect(page.get_by_test_id("batches")).to_contain_text("成功")
+
+    quarantine = page.get_by_test_id("quarantine")
+    expect(quarantine).to_contain_text("身份证号无效")
+    expect(quarantine).to_contain_text("不在取值范围")
+    expect(quarantine).to_contain_text(BAD_POPULATION_ID)
+    page.get_by_test_id("quarantine-rule").select_option("values")
+    page.locator("#quarantine form button[type=submit]").click()
+    expect(page.get_by_test_id("quarantine")).not_to_contain_text(BAD_POPULATION_ID)
+    expect(page.get_by_test_id("quarantine-count")).to_have_text("1")
+
+    expect(page.locator("#quality-chart canvas").first).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_test_id("quarantine-csv").click()
+    assert download.value.suggested_filename == f"{POPULATION}-quarantine.csv"
+    assert errors == []
+
+
+def test_aggregation_health_shows_coverage_and_draws_the_trend(page: Page) -> None:
+    load_population(page)
+    log_out(page)
+
+    errors: list[Any] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    log_in(page, "analyst")
+    page.locator("nav.mainnav a[href='/aggregation']").click()
+    expect(page.locator("h1")).to_have_text("归集监测")
+    published = int(page.get_by_test_id("published").inner_text())
+    current = int(page.get_by_test_id("current").inner_text())
+    assert published >= 20 and 1 <= current <= published
+    expect(page.get_by_test_id("coverage-rate")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    expect(page.get_by_test_id("by-provider")).to_contain_text("浙江省公安厅")
+    row = page.locator(f"[data-testid=resources] tr[data-code={POPULATION}]")
+    expect(row.locator(".light").first).to_be_visible()
+    expect(page.locator("#coverage-chart canvas").first).to_be_visible()
+
+    page.get_by_test_id("filter-provider").select_option("zj_gat")
+    page.locator("form.filters button[type=submit]").click()
+    expect(page.get_by_test_id("resources")).to_contain_text("浙江省常住人口基本信息")
+    expect(page.get_by_test_id("resources")).not_to_contain_text("婚姻登记")
     assert errors == []

@@ -17,6 +17,7 @@ from shuzhi.catalog import rules as catalog_rules
 from shuzhi.core import enums
 from shuzhi.core.errors import ShuzhiError, Unauthenticated
 from shuzhi.core.permissions import ANONYMOUS, Actor, allowed
+from shuzhi.lake import rules as lake_rules
 from shuzhi.regions.rules import Level
 from shuzhi.web import flash, i18n
 from shuzhi.web.session import LANG_COOKIE, csrf_token, set_cookie
@@ -36,7 +37,11 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
     "national_level": catalog_rules.NationalLevel,
     "field_type": catalog_rules.FieldType,
     "pii": catalog_rules.PiiKind,
+    "field_format": catalog_rules.FieldFormat,
     "level": Level,
+    "rule": lake_rules.Rule,
+    "batch_state": lake_rules.BatchState,
+    "mode": lake_rules.Mode,
 }
 
 
@@ -59,6 +64,7 @@ class NavItem:
 NAV = (
     NavItem("/", "Cockpit"),
     NavItem("/catalog", "Catalog"),
+    NavItem("/aggregation", "Aggregation health"),
     NavItem("/departments", "Departments"),
     NavItem("/regions", "Regions"),
     NavItem("/users", "Users", action="orgs.manage_users", anywhere=True),
@@ -138,8 +144,8 @@ def error_page(request: Request, exc: ShuzhiError, status: int | None = None) ->
 
 
 def install(app: FastAPI) -> None:
-    from shuzhi.web.views import audit, auth, catalog, home, orgs, regions
+    from shuzhi.web.views import audit, auth, catalog, home, lake, orgs, regions
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, home, catalog, orgs, regions, audit):
+    for module in (auth, home, catalog, lake, orgs, regions, audit):
         app.include_router(module.router, include_in_schema=False)

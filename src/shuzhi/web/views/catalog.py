@@ -13,7 +13,7 @@ from shuzhi.catalog.queries import Filters
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.catalog.schemas import ResourceCreate, ResourceUpdate
 from shuzhi.core.errors import NotFound, ShuzhiError
-from shuzhi.core.permissions import Actor
+from shuzhi.core.permissions import Actor, allowed
 from shuzhi.orgs import queries as orgs
 from shuzhi.web.app import render, translator_for
 from shuzhi.web.flash import redirect
@@ -228,6 +228,7 @@ def resource_page(code: str, request: Request, session: SessionDep, actor: PageA
         history=queries.history(session, resource=resource),
         lifecycle=LIFECYCLE,
         editable=resource.state in ("draft", "rejected"),
+        data_tab=allowed(actor, "lake.read", queries.scope_of(resource)),
     )
 
 
