@@ -188,9 +188,17 @@ class Pipeline:
         self.mapping = resolve_mapping(headers, self.fields, self.overrides)
 
     def checks(self) -> list[Check]:
+        """Every field's checks, reading the typed value from its ``_typed_`` column."""
         found: list[Check] = []
         for item in self.fields:
-            found.extend(field_checks(item, quote(item["name"]), regions_table=REGIONS))
+            found.extend(
+                field_checks(
+                    item,
+                    quote(item["name"]),
+                    regions_table=REGIONS,
+                    converted=quote("_typed_" + item["name"]),
+                )
+            )
         return found
 
     def validate(self) -> int:
@@ -208,7 +216,12 @@ class Pipeline:
             f"CASE WHEN {check.failing} THEN {literal(check.rule.value + ':' + check.field)} END"
             for check in checks
         )
-        failures_sql = f"concat_ws(',', {failures})" if failures else "''"
+        # a cheap OR over booleans finds the bad rows; only for those is the list of
+        # failures spelt out as text (a string per row for every row costs seconds)
+        bad = " OR ".join(f"coalesce({check.failing}, false)" for check in checks)
+        failures_sql = (
+            f"CASE WHEN {bad} THEN concat_ws(',', {failures}) END" if failures else "NULL"
+        )
         all_fields = ", ".join(quote(item["name"]) for item in self.fields)
         helpers = "".join(
             f", {expression} AS {name}" for check in checks for name, expression in check.helpers
@@ -221,14 +234,15 @@ class Pipeline:
         kept = ", ".join(
             f"{quote('_typed_' + item['name'])} AS {quote(item['name'])}" for item in self.fields
         )
+        kept_typed = ", ".join(quote("_typed_" + item["name"]) for item in self.fields)
         # the table keeps typed values, ready to write; a refused row also keeps the text
         # it came with, so the quarantine shows exactly what was sent
         try:
             self.con.execute(
                 f"CREATE TABLE {CHECKED} AS SELECT {kept}, _failures, "
-                f"CASE WHEN _failures <> '' THEN [{all_fields}] END AS _raw FROM ("
-                f"SELECT {all_fields}, {typed_values}, {failures_sql} AS _failures "
-                f"FROM (SELECT *{helpers} FROM (SELECT {columns} FROM {self.relation})))"
+                f"CASE WHEN _failures IS NOT NULL THEN [{all_fields}] END AS _raw FROM ("
+                f"SELECT {all_fields}, {kept_typed}, {failures_sql} AS _failures FROM ("
+                f"SELECT *, {typed_values}{helpers} FROM (SELECT {columns} FROM {self.relation})))"
             )
         except duckdb.Error as exc:
             raise ValidationFailed(
@@ -239,29 +253,36 @@ class Pipeline:
         keys = ", ".join(quote(name) for name in self.keys)
         # keys that occur more than once among valid rows: the same row again is a
         # duplicate; different rows under one key are a conflict nobody can settle here.
-        # Found in two steps so that only the few repeated keys pay for a row hash.
+        # Found in steps: grouping 64-bit hashes of the key is much cheaper than grouping
+        # the key's text, and finds every repeated key (and, rarely, a colliding one, which
+        # the exact grouping of the few candidates then sets aside).
         join = " AND ".join(f"c.{quote(name)} = r.{quote(name)}" for name in self.keys)
         self.con.execute(
-            f"CREATE TABLE repeated_keys AS SELECT {keys} FROM {CHECKED} "
-            f"WHERE _failures = '' GROUP BY {keys} HAVING count(*) > 1"
+            f"CREATE TABLE repeated_hashes AS SELECT hash({keys}) AS _key FROM {CHECKED} "
+            f"WHERE _failures IS NULL GROUP BY _key HAVING count(*) > 1"
+        )
+        self.con.execute(
+            f"CREATE TABLE repeated_keys AS SELECT {keys} FROM {CHECKED} c "
+            f"SEMI JOIN repeated_hashes h ON hash({keys}) = h._key "
+            f"WHERE _failures IS NULL GROUP BY {keys} HAVING count(*) > 1"
         )
         self.con.execute(
             f"CREATE TABLE repeated AS SELECT {keys}, count(*) AS _n, "
             f"min(hash({all_fields})) AS _lo, max(hash({all_fields})) AS _hi, "
             f"min(rowid) AS _first FROM {CHECKED} c SEMI JOIN repeated_keys r "
-            f"ON c._failures = '' AND {join} GROUP BY {keys}"
+            f"ON c._failures IS NULL AND {join} GROUP BY {keys}"
         )
         # every valid row that is not kept: all rows of a conflicting key, and each
         # repeat of a duplicated row but its first
         self.con.execute(
             f"CREATE TABLE dropped AS SELECT c.rowid AS _rowid, "
             f"CASE WHEN r._lo <> r._hi THEN 'conflict' ELSE 'duplicate' END AS _fate "
-            f"FROM {CHECKED} c JOIN repeated r ON c._failures = '' AND {join} "
+            f"FROM {CHECKED} c JOIN repeated r ON c._failures IS NULL AND {join} "
             f"WHERE r._lo <> r._hi OR c.rowid <> r._first"
         )
         self.con.execute(
             f"CREATE VIEW refused AS SELECT c.rowid + 1 AS _row, c.*, 'invalid' AS _fate "
-            f"FROM {CHECKED} c WHERE c._failures <> '' UNION ALL "
+            f"FROM {CHECKED} c WHERE c._failures IS NOT NULL UNION ALL "
             f"SELECT c.rowid + 1 AS _row, c.*, 'conflict' AS _fate FROM {CHECKED} c "
             f"SEMI JOIN (SELECT _rowid FROM dropped WHERE _fate = 'conflict') d "
             f"ON c.rowid = d._rowid"
@@ -270,7 +291,7 @@ class Pipeline:
         self.con.execute(
             f"CREATE VIEW accepted AS SELECT * FROM {CHECKED} c "
             + ("ANTI JOIN dropped d ON c.rowid = d._rowid " if anyone_dropped else "")
-            + "WHERE c._failures = ''"
+            + "WHERE c._failures IS NULL"
         )
         return self.con.execute(f"SELECT count(*) FROM {CHECKED}").fetchone()[0]
 
@@ -321,12 +342,9 @@ class Pipeline:
         else:
             body = fresh
         snapshot.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(
-            f"COPY ({body}) TO {literal(str(snapshot))} "
-            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-        )
+        self.con.execute(f"COPY ({body}) TO {literal(str(snapshot))} (FORMAT parquet)")
         total, invalid = self.con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE _failures <> '') FROM {CHECKED}"
+            f"SELECT count(*), count(_failures) FROM {CHECKED}"
         ).fetchone()
         conflicts, repeats = self.con.execute(
             "SELECT coalesce(sum(_n) FILTER (WHERE _lo <> _hi), 0), "
@@ -366,7 +384,7 @@ class Pipeline:
         rows = self.con.execute(
             "SELECT split_part(failure, ':', 1) AS rule, count(*) FROM ("
             f"SELECT unnest(string_split(_failures, ',')) AS failure FROM {CHECKED} "
-            "WHERE _failures <> '') GROUP BY rule"
+            "WHERE _failures IS NOT NULL) GROUP BY rule"
         ).fetchall()
         found = {rule: count for rule, count in rows}
         if conflicts:

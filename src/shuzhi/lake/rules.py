@@ -194,18 +194,22 @@ class Check:
     helpers: tuple[tuple[str, str], ...] = ()
 
 
-def field_checks(field: dict, column: str, *, regions_table: str) -> list[Check]:
-    """The checks for one catalog field (as stored: name, type, nullable, format, rules)."""
+def field_checks(
+    field: dict, column: str, *, regions_table: str, converted: str | None = None
+) -> list[Check]:
+    """The checks for one catalog field (as stored: name, type, nullable, format, rules).
+
+    ``converted`` names a column already holding ``typed(column)``, so that a value is
+    converted once, not once per rule that reads it."""
     name = field["name"]
     value = column
     present = f"{value} IS NOT NULL"
+    number = converted or typed(value, field["type"])
     checks: list[Check] = []
     if not field["nullable"]:
         checks.append(Check(Rule.required, name, f"{value} IS NULL"))
     if field["type"] != "string":
-        checks.append(
-            Check(Rule.type, name, f"{present} AND {typed(value, field['type'])} IS NULL")
-        )
+        checks.append(Check(Rule.type, name, f"{present} AND {number} IS NULL"))
     helper = quote(f"_digits_{name}")
     known = {
         "citizen_id": (Rule.citizen_id, citizen_id_ok(value, helper)),
@@ -222,7 +226,6 @@ def field_checks(field: dict, column: str, *, regions_table: str) -> list[Check]
         helpers = ((helper, citizen_id_number(value)),) if field["format"] == "citizen_id" else ()
         checks.append(Check(rule, name, f"{present} AND NOT coalesce({ok}, false)", helpers))
     rules = field.get("rules") or {}
-    number = typed(value, field["type"])
     if rules.get("min") is not None:
         checks.append(Check(Rule.min, name, f"{number} < {float(rules['min'])!r}"))
     if rules.get("max") is not None:
