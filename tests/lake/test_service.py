@@ -562,11 +562,17 @@ def test_retention_keeps_the_configured_number_of_snapshots(
     reset_settings()
     assert get_settings().lake.snapshots_kept == 2
     landed = []
+    batch_ids = []
     for age in ("30", "31", "32", "33"):
-        batch = ingest(lake_world.database, write_csv(tmp_path / f"{age}.csv", [row(age=age)]))
+        rows = [row(age=age), row(age="not a number")]
+        batch = ingest(lake_world.database, write_csv(tmp_path / f"{age}.csv", rows))
         landed.append(batch.snapshot)
+        batch_ids.append(batch.id)
     assert set(lake_of().snapshots(CODE)) == set(landed[-2:])
     assert lake_of().current(CODE) == landed[-1]
+    # the refused rows are kept as long as the data they came with, no longer
+    kept = {i for i in batch_ids if lake_of().quarantine_file(CODE, i).exists()}
+    assert kept == set(batch_ids[-2:])
 
 
 # the same input twice ----------------------------------------------------------------------

@@ -111,3 +111,15 @@ def test_the_kernel_releases_the_lock_of_a_process_that_dies(tmp_path: Path) -> 
     while lake.is_locked(CODE) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not lake.is_locked(CODE)
+
+
+def test_quarantines_older_than_a_batch_are_pruned(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    for batch_id in (3, 7, 12):
+        path = lake.quarantine_file("res", batch_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert lake.prune_quarantine("res", older_than=7) == [3]
+    assert not lake.quarantine_file("res", 3).exists()
+    assert lake.quarantine_file("res", 7).exists() and lake.quarantine_file("res", 12).exists()
+    assert lake.prune_quarantine("missing", older_than=100) == []

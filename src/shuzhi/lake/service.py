@@ -423,10 +423,12 @@ def _record_findings(
 
 
 def _prune(db: Database, lake: Lake, code: str, resource_id: int, kept: int) -> None:
+    """Keep the last ``kept`` snapshots, and the quarantines of the batches since the
+    oldest of them: refused rows hold personal data, and are kept no longer than the data."""
     with db.session() as session:
-        keep = list(
-            session.scalars(
-                select(Batch.snapshot)
+        kept_batches = list(
+            session.execute(
+                select(Batch.id, Batch.snapshot)
                 .where(
                     Batch.resource_id == resource_id,
                     Batch.state == BatchState.succeeded.value,
@@ -435,7 +437,9 @@ def _prune(db: Database, lake: Lake, code: str, resource_id: int, kept: int) -> 
                 .limit(kept)
             )
         )
-    lake.prune(code, [name for name in keep if name])
+    lake.prune(code, [name for _, name in kept_batches if name])
+    if len(kept_batches) == kept:
+        lake.prune_quarantine(code, older_than=min(batch_id for batch_id, _ in kept_batches))
 
 
 def recover(db: Database, *, lake: Lake, code: str) -> int:

@@ -120,6 +120,17 @@ class Lake:
         self.clear_staging(code)
         return removed
 
+    def prune_quarantine(self, code: str, *, older_than: int) -> list[int]:
+        """Delete the quarantines of batches before ``older_than``; returns their ids."""
+        folder = self.folder(code) / "quarantine"
+        removed = []
+        for path in folder.glob("batch-*.parquet") if folder.exists() else []:
+            number = path.stem.removeprefix("batch-")
+            if number.isdigit() and int(number) < older_than:
+                path.unlink(missing_ok=True)
+                removed.append(int(number))
+        return sorted(removed)
+
     def clear_staging(self, code: str) -> None:
         shutil.rmtree(self.folder(code) / ".staging", ignore_errors=True)
 
