@@ -177,6 +177,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "shuzhi-bench")
+    parser.add_argument(
+        "--memory-limit", default=None, help="SHUZHI_LAKE__MEMORY_LIMIT for the ingest (e.g. 1GB)"
+    )
     parser.add_argument("--side", choices=["duckdb", "shuzhi"])
     parser.add_argument("args", nargs="*")
     options = parser.parse_args()
@@ -197,6 +200,8 @@ def main() -> None:
     size = csv.stat().st_size / 2**20
     baseline = run_side("duckdb", str(csv), str(work / "duckdb.parquet"))
     data_dir = Path(tempfile.mkdtemp(prefix="lake-", dir=work))
+    if options.memory_limit:
+        os.environ["SHUZHI_LAKE__MEMORY_LIMIT"] = options.memory_limit
     ours = run_side("shuzhi", str(csv), str(data_dir))
     ratio = ours["seconds"] / baseline["seconds"]
     print(
@@ -207,6 +212,7 @@ def main() -> None:
                 "duckdb_copy": baseline,
                 "shuzhi_ingest": ours,
                 "ratio": round(ratio, 2),
+                "memory_limit": options.memory_limit or "default (4GB)",
                 "cores": os.cpu_count(),
             },
             indent=2,
