@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
@@ -120,14 +117,7 @@ def export_quarantine(
     batch: int | None = Query(None, ge=1),
 ) -> FileResponse:
     """The refused rows as CSV (UTF-8 with BOM) under the source's own headers."""
-    descriptor, name = tempfile.mkstemp(suffix=".csv")
-    os.close(descriptor)
-    target = Path(name)
-    try:
-        queries.export_quarantine(session, actor=actor, code=code, target=target, batch_id=batch)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    target = queries.quarantine_csv(session, actor=actor, code=code, batch_id=batch)
     return FileResponse(
         target,
         media_type="text/csv; charset=utf-8",

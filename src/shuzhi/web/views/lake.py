@@ -3,9 +3,6 @@ scheduled sources, and the aggregation-health page."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -95,21 +92,9 @@ def quarantine_csv(
 ) -> FileResponse:
     """The cockpit's twin of GET /api/v1/lake/resources/{code}/quarantine.csv: the same file,
     for a browser holding a session rather than a Bearer token."""
-    descriptor, name = tempfile.mkstemp(suffix=".csv")
-    os.close(descriptor)
-    target = Path(name)
-    try:
-        queries.export_quarantine(
-            session,
-            actor=actor,
-            code=code,
-            target=target,
-            batch_id=batch,
-            settings=request.app.state.settings,
-        )
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    target = queries.quarantine_csv(
+        session, actor=actor, code=code, batch_id=batch, settings=request.app.state.settings
+    )
     return FileResponse(
         target,
         media_type="text/csv; charset=utf-8",
