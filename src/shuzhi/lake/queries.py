@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -237,6 +239,28 @@ def export_quarantine(
                         )
                         written += 1
     return written
+
+
+def quarantine_csv(
+    session: Session,
+    *,
+    actor: Actor,
+    code: str,
+    batch_id: int | None = None,
+    settings: Settings | None = None,
+) -> Path:
+    """``export_quarantine`` into a new temporary file, which the caller deletes."""
+    descriptor, name = tempfile.mkstemp(prefix=f"{code}-quarantine-", suffix=".csv")
+    os.close(descriptor)
+    target = Path(name)
+    try:
+        export_quarantine(
+            session, actor=actor, code=code, target=target, batch_id=batch_id, settings=settings
+        )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def engine(session: Session, *, actor: Actor, settings: Settings | None = None) -> DuckDBEngine:
