@@ -15,16 +15,18 @@ from shuzhi.cli.common import (
     print_table,
     reading,
 )
-from shuzhi.core.errors import Conflict
+from shuzhi.core.errors import Conflict, ValidationFailed
 from shuzhi.lake import queries, service
 from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.pipeline import parse_map
 from shuzhi.lake.rules import Mode
 from shuzhi.lake.schemas import SourceCreate, SourcePublic
+from shuzhi.orgs.schemas import ID_MAX
 
 Code = Annotated[str, typer.Argument(help="Resource code.")]
 BatchOption = Annotated[
-    int | None, typer.Option("--batch", help="Batch id (default: the current snapshot's).")
+    int | None,
+    typer.Option("--batch", min=1, max=ID_MAX, help="Batch id (default: the current snapshot's)."),
 ]
 
 quarantine_app = typer.Typer(help="Rows refused by ingestion, with reasons.", no_args_is_help=True)
@@ -172,9 +174,14 @@ def quarantine_export(
 ) -> None:
     """Write the refused rows as CSV under the source's own headers, reason first."""
     with reading() as (session, actor):
-        written = queries.export_quarantine(
-            session, actor=actor, code=code, target=output, batch_id=batch
-        )
+        try:
+            written = queries.export_quarantine(
+                session, actor=actor, code=code, target=output, batch_id=batch
+            )
+        except (IsADirectoryError, FileNotFoundError, PermissionError) as exc:
+            raise ValidationFailed(
+                f"cannot write {output}: {exc.strerror}", field="output"
+            ) from None
     typer.echo(f"{written:,} row(s) written to {output}")
 
 
@@ -363,7 +370,9 @@ def sources_list(
 
 
 @sources_app.command("remove")
-def sources_remove(source_id: int = typer.Argument(..., help="Source id.")) -> None:
+def sources_remove(
+    source_id: int = typer.Argument(..., min=1, max=ID_MAX, help="Source id."),
+) -> None:
     """Stop pulling a source (its batches stay)."""
     db = database()
     with db.transaction() as session:
@@ -373,7 +382,8 @@ def sources_remove(source_id: int = typer.Argument(..., help="Source id.")) -> N
 
 @sources_app.command("run")
 def sources_run(
-    source_id: int = typer.Argument(..., help="Source id."), json: JsonOption = False
+    source_id: int = typer.Argument(..., min=1, max=ID_MAX, help="Source id."),
+    json: JsonOption = False,
 ) -> None:
     """Pull a source now, whatever its schedule."""
     db = database()

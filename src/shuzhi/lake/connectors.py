@@ -28,6 +28,8 @@ from shuzhi.lake.rules import literal, quote
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
 ROWS_PER_BATCH = 50_000
+# URL query parameters that may carry a credential
+SECRET_PARAMETERS = ("pass", "pwd", "secret", "token", "key", "credential", "odbc_connect")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,15 @@ class SourceSpec:
         from sqlalchemy.engine import make_url
 
         try:
-            shown = make_url(self.location).render_as_string(hide_password=True)
+            url = make_url(self.location)
+            # drivers also take the password (or a whole connection string) as a query
+            # parameter; none of it is shown
+            hidden = {
+                key: "***"
+                for key in url.query
+                if any(word in key.lower() for word in SECRET_PARAMETERS)
+            }
+            shown = url.update_query_dict(hidden).render_as_string(hide_password=True)
         except Exception:
             shown = "(unparseable URL)"
         what = f" table {self.table}" if self.table else " query" if self.query else ""
@@ -202,10 +212,13 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         head = handle.read(CHUNK)
     if declared:
         try:
-            codecs.lookup(declared)
+            found = codecs.lookup(declared)
         except LookupError:
             raise ValidationFailed(f"unknown encoding {declared!r}", field="encoding") from None
-        name = codecs.lookup(declared).name
+        # rot13, hex, base64 …: codecs that do not turn bytes into text
+        if not getattr(found, "_is_text_encoding", True):
+            raise ValidationFailed(f"{declared!r} is not a text encoding", field="encoding")
+        name = found.name
         return "gb18030" if name in ("gbk", "gb2312") else name
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -230,10 +243,10 @@ def transcode(path: Path, encoding: str, target: Path, progress: Progress) -> No
             chunk = source.read(CHUNK)
             try:
                 out.write(decoder.decode(chunk, final=not chunk))
-            except UnicodeDecodeError as exc:
+            except UnicodeError as exc:  # a UTF-16 or UTF-32 stream without its BOM, too
+                where = f" at byte {offset + exc.start}" if hasattr(exc, "start") else ""
                 raise ValidationFailed(
-                    f"{path.name} is not valid {encoding} at byte {offset + exc.start}; "
-                    "give the right --encoding",
+                    f"{path.name} is not valid {encoding}{where}; give the right --encoding",
                     field="encoding",
                 ) from None
             if not chunk:
@@ -269,6 +282,12 @@ class CsvConnector:
                     field="encoding",
                 ) from None
         delimiter = source.delimiter or _delimiter(first)
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ValidationFailed(
+                f"delimiter {delimiter!r} is not usable: give one character other than a "
+                "quote or a line break",
+                field="delimiter",
+            )
         headers = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
         headers = [name.strip() for name in headers]
         _check_headers(headers)

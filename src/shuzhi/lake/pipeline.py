@@ -256,7 +256,10 @@ class Pipeline:
         # Found in steps: grouping 64-bit hashes of the key is much cheaper than grouping
         # the key's text, and finds every repeated key (and, rarely, a colliding one, which
         # the exact grouping of the few candidates then sets aside).
-        join = " AND ".join(f"c.{quote(name)} = r.{quote(name)}" for name in self.keys)
+        # NOT DISTINCT: without a declared key every field is the key, empty cells included
+        join = " AND ".join(
+            f"c.{quote(name)} IS NOT DISTINCT FROM r.{quote(name)}" for name in self.keys
+        )
         self.con.execute(
             f"CREATE TABLE repeated_hashes AS SELECT hash({keys}) AS _key FROM {CHECKED} "
             f"WHERE _failures IS NULL GROUP BY _key HAVING count(*) > 1"
@@ -323,7 +326,7 @@ class Pipeline:
         fresh = f"SELECT {names} FROM accepted"
         stale_rows = 0
         if self.mode is Mode.incremental and previous is not None:
-            old = f"read_parquet({literal(str(previous))})"
+            old = f"({self._previous(previous)})"
             if self.watermark:
                 mark = quote(self.watermark)
                 self.con.execute(f"CREATE TABLE incoming AS {fresh}")
@@ -361,6 +364,26 @@ class Pipeline:
             f"SELECT sum(num_rows) FROM parquet_file_metadata({literal(str(snapshot))})"
         ).fetchone()[0]
         return counts, self._quality(snapshot, counts, previous_rows)
+
+    def _previous(self, previous: Path) -> str:
+        """The previous snapshot under today's fields, matched by name (not position): a
+        field added since reads as empty; one whose type changed cannot be upserted into."""
+        relation = f"read_parquet({literal(str(previous))})"
+        kinds = {
+            row[0]: row[1]
+            for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        }
+        columns = []
+        for item in self.fields:
+            name, kind = item["name"], SQL_TYPES[item["type"]]
+            if kinds.get(name, kind) != kind or (name not in kinds and name in self.keys):
+                raise ValidationFailed(
+                    f"field {name} changed since the current snapshot was written; load the "
+                    "resource in full mode once, then incrementally again",
+                    field="mode",
+                )
+            columns.append(quote(name) if name in kinds else f"NULL::{kind} AS {quote(name)}")
+        return f"SELECT {', '.join(columns)} FROM {relation}"
 
     def _write_quarantine(self, target: Path) -> None:
         # as sent: the text of each field, not the typed value (NULL where it did not parse)

@@ -314,10 +314,17 @@ def data_tab(
     sample: list[list[Any]] = []
     if snapshot is not None:
         path = lake.snapshot_file(code, snapshot)
-        names = ", ".join(quote(name) for name in columns)
+        relation = f"read_parquet({literal(str(path))})"
         with duckdb.connect() as con:
+            # a field added to the catalog since the snapshot was written is shown empty
+            present = {
+                row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+            }
+            names = ", ".join(
+                quote(name) if name in present else f"NULL AS {quote(name)}" for name in columns
+            )
             values = con.execute(
-                f"SELECT {names} FROM read_parquet({literal(str(path))}) LIMIT {int(sample_rows)}"
+                f"SELECT {names} FROM {relation} LIMIT {int(sample_rows)}"
             ).fetchall()
         sample = [
             [

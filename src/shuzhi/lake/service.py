@@ -149,7 +149,7 @@ def ingest_upload(
 
 def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
     limit = settings.lake.upload_max_mb * 2**20
-    name = Path(filename or "upload").name or "upload"
+    name = _upload_name(filename)
     folder = lake_of(settings).temp_dir / f"upload-{uuid.uuid4().hex}"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
@@ -171,6 +171,19 @@ def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         raise ValidationFailed(f"{name} is empty", field="file")
     return target
+
+
+def _upload_name(filename: str) -> str:
+    """The sent name as a plain file name in the upload's own folder: no directory part,
+    not ``..``, short enough for the file system, its suffix (which tells the format) kept."""
+    name = Path((filename or "").replace("\x00", "")).name
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name.encode()) > 200:
+        suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
+        stem = name[: len(name) - len(suffix)].encode()[:150].decode(errors="ignore")
+        name = stem + suffix
+    return name
 
 
 def _fail(db: Database, batch_id: int, message: str) -> bool:
@@ -587,6 +600,9 @@ def record_health(session: Session, found: QualityReport) -> int:
 # ---------------------------------------------------------------------- scheduled pulls
 
 
+FILE_DATABASES = ("sqlite", "duckdb")
+
+
 def _check_location(location: str, settings: Settings) -> None:
     """A file source must sit under the inbox or a configured source root: registering a
     source must not become a way to read any file the server can."""
@@ -595,13 +611,21 @@ def _check_location(location: str, settings: Settings) -> None:
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(location)
+            url = make_url(location)
         except ArgumentError:
             raise ValidationFailed(
                 f"{location!r} is not a database URL", field="location"
             ) from None
-        return
-    path = Path(location).resolve()
+        # a file-based database is a file like any other: the same roots apply
+        if url.get_backend_name() not in FILE_DATABASES or url.database in (None, "", ":memory:"):
+            return
+        location = url.database
+    try:
+        path = Path(location).resolve()
+    except (ValueError, OSError) as exc:
+        raise ValidationFailed(
+            f"{location!r} is not a usable path: {exc}", field="location"
+        ) from None
     roots = [settings.inbox_dir, *(Path(root).resolve() for root in settings.lake.source_roots)]
     if not any(path.is_relative_to(root) for root in roots):
         raise ValidationFailed(
@@ -787,6 +811,8 @@ def run_source(
     batch: Batch | None = None
     error: str | None = None
     try:
+        # again at each pull: a file in the inbox may have become a link to one elsewhere
+        _check_location(spec.location, settings)
         batch = ingest(
             db,
             actor=actor,
@@ -813,24 +839,35 @@ def run_source(
         source.last_run_at = finished
         if error is None:
             source.attempts = 0
-            source.last_error = None
             source.last_batch_id = batch.id if batch else None
-            source.next_run_at = next_run(
-                schedule, update_cycle, finished, settings.lake.schedule_timezone
+            source.next_run_at, source.last_error = _upcoming(
+                schedule, update_cycle, finished, settings
             )
         else:
             source.attempts += 1
             source.last_error = error[:2000]
             if source.attempts > settings.lake.pull_retries:
                 source.attempts = 0
-                source.next_run_at = next_run(
-                    schedule, update_cycle, finished, settings.lake.schedule_timezone
+                source.next_run_at, unscheduled = _upcoming(
+                    schedule, update_cycle, finished, settings
                 )
+                source.last_error = unscheduled or source.last_error
             else:
                 source.next_run_at = finished + backoff(source.attempts)
     if error is not None and force:
         raise ValidationFailed(error, field="source")
     return batch
+
+
+def _upcoming(
+    schedule: str, update_cycle: str, after: datetime, settings: Settings
+) -> tuple[datetime | None, str | None]:
+    """The next run, or none and why: the resource's update cycle may have changed since
+    the source was registered to follow it, and the claim must be released all the same."""
+    try:
+        return next_run(schedule, update_cycle, after, settings.lake.schedule_timezone), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def run_due_pulls(db: Database, worker: str) -> int:

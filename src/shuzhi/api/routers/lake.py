@@ -26,6 +26,7 @@ from shuzhi.lake.schemas import (
     SourceList,
     SourcePublic,
 )
+from shuzhi.orgs.schemas import ID_MAX
 
 router = APIRouter(prefix=f"{PREFIX}/lake", tags=["lake"])
 
@@ -94,7 +95,9 @@ def list_quarantine(
     code: str,
     session: SessionDep,
     actor: ActorDep,
-    batch: int | None = Query(None, ge=1, description="default: the current snapshot's batch"),
+    batch: int | None = Query(
+        None, ge=1, le=ID_MAX, description="default: the current snapshot's batch"
+    ),
     rule: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: Offset = 0,
@@ -114,7 +117,7 @@ def export_quarantine(
     code: str,
     session: SessionDep,
     actor: ActorDep,
-    batch: int | None = Query(None, ge=1),
+    batch: int | None = Query(None, ge=1, le=ID_MAX),
 ) -> FileResponse:
     """The refused rows as CSV (UTF-8 with BOM) under the source's own headers."""
     target = queries.quarantine_csv(session, actor=actor, code=code, batch_id=batch)
