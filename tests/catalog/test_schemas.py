@@ -11,6 +11,7 @@ from shuzhi.catalog.schemas import (
     FIELDS_MAX,
     TAG_MAX_LENGTH,
     TAGS_MAX,
+    FieldRules,
     ResourceCreate,
     ResourceUpdate,
 )
@@ -77,3 +78,9 @@ def test_a_tag_longer_than_the_cap_is_refused() -> None:
     assert ResourceCreate(**resource_doc(tags=["签" * TAG_MAX_LENGTH])).tags
     error = problem(resource_doc(tags=["人口", "签" * (TAG_MAX_LENGTH + 1)]))
     assert error["loc"] == ("tags", 1)
+
+
+@pytest.mark.parametrize("bound", ["inf", "-inf", "nan"])
+def test_a_rule_bound_must_be_a_finite_number(bound: str) -> None:
+    with pytest.raises(ValidationError):
+        FieldRules(min=float(bound))

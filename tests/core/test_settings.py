@@ -183,3 +183,9 @@ def test_development_secrets_differ_between_data_dirs(
     two = load_settings().secret()
 
     assert one != two
+
+
+def test_an_unknown_schedule_time_zone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHUZHI_LAKE__SCHEDULE_TIMEZONE", "Mars/Base")
+    with pytest.raises(ConfigurationError, match=r"lake\.schedule_timezone.*not a time zone"):
+        load_settings()

@@ -264,3 +264,23 @@ def test_a_source_file_replaced_by_a_link_outside_the_inbox_is_not_read(
     with pytest.raises(ValidationFailed, match="outside the source directories"):
         service.run_source(db, source_id=source.id, force=True)
     assert batches_of(db) == []
+
+
+def test_a_database_source_is_read_in_a_read_only_session(lake_world: World) -> None:
+    import sqlite3
+
+    source = get_settings().inbox_dir / "writes.db"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as connection:
+        connection.execute("CREATE TABLE t (x TEXT)")
+    with pytest.raises(ValidationFailed, match=r"readonly|read-only|read only"):
+        service.ingest(
+            lake_world.database,
+            actor=SYSTEM,
+            code=CODE,
+            source=SourceSpec(
+                location=f"sqlite:///{source}", query="INSERT INTO t VALUES ('x') RETURNING x"
+            ),
+        )
+    with sqlite3.connect(source) as connection:
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)

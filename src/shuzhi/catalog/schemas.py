@@ -35,8 +35,8 @@ class FieldRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    min: float | None = Field(None, description="smallest allowed number")
-    max: float | None = Field(None, description="largest allowed number")
+    min: float | None = Field(None, allow_inf_nan=False, description="smallest allowed number")
+    max: float | None = Field(None, allow_inf_nan=False, description="largest allowed number")
     values: list[str] | None = Field(
         None, max_length=500, description="the only values allowed (an enumeration)"
     )

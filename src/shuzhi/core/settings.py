@@ -13,9 +13,9 @@ import tomllib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,6 +85,16 @@ class WebSettings(Group):
     )
 
 
+def _time_zone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a time zone (such as Asia/Shanghai)") from None
+    return name
+
+
 class LakeSettings(Group):
     snapshots_kept: int = Field(
         5, ge=1, description="Snapshots kept per resource; older ones are deleted after a batch."
@@ -106,7 +116,7 @@ class LakeSettings(Group):
         description="Directories a registered file source may read from (besides "
         "DATA_DIR/inbox); a path elsewhere is refused.",
     )
-    schedule_timezone: str = Field(
+    schedule_timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
         "Asia/Shanghai", description="Time zone of source schedules (cron expressions)."
     )
     pull_retries: int = Field(

@@ -454,6 +454,7 @@ class SqlConnector:
             raise ValidationFailed(f"not a usable database URL: {exc}", field="source") from None
         try:
             with engine.connect() as connection:
+                _read_only(connection)
                 result = connection.execution_options(stream_results=True).execute(
                     sql_text(statement)
                 )
@@ -473,6 +474,16 @@ class SqlConnector:
             ) from None
         finally:
             engine.dispose()
+
+
+def _read_only(connection: Any) -> None:
+    """A source is read, never written: the statement of a registered source runs in a
+    read-only session where the database offers one."""
+    backend = connection.dialect.name
+    if backend == "sqlite":
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+    elif backend == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 @hookimpl
