@@ -58,7 +58,13 @@ def serve(
     from shuzhi.demo.build import logins
 
     settings = get_settings()
-    database()  # refuse a database at an unknown or old revision before binding
+    from shuzhi.lake import service as lake_service
+
+    db = database()  # refuse a database at an unknown or old revision before binding
+    # batches killed with the previous process are marked failed before anyone looks
+    recovered = lake_service.recover_all(db)
+    if recovered:
+        typer.echo(f"{recovered} batch(es) interrupted by the last shutdown marked failed")
     host = host or settings.server.host
     port = port or settings.server.port
     typer.echo(
