@@ -284,3 +284,24 @@ def test_a_database_source_is_read_in_a_read_only_session(lake_world: World) -> 
         )
     with sqlite3.connect(source) as connection:
         assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_a_pull_that_finds_its_resource_busy_is_not_a_failed_attempt(lake_world: World) -> None:
+    db = lake_world.database
+    inbox = get_settings().inbox_dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = write_csv(inbox / "busy.csv")
+    with db.transaction() as session:
+        source = service.register_source(
+            session,
+            actor=SYSTEM,
+            code=CODE,
+            data=SourceCreate(name="busy", location=str(path), schedule="0 2 * * *"),
+        )
+        source_id = source.id
+    with queries.lake_of().locked(CODE), pytest.raises(Conflict, match="already running"):
+        service.run_source(db, source_id=source_id, force=True)
+    with db.session() as session:
+        source = session.get(Source, source_id)
+        assert (source.attempts, source.last_error, source.claimed_by) == (0, None, None)
+    assert service.run_source(db, source_id=source_id, force=True) is not None

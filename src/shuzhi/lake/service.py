@@ -810,6 +810,7 @@ def run_source(
         return None
     batch: Batch | None = None
     error: str | None = None
+    busy: Conflict | None = None
     try:
         # again at each pull: a file in the inbox may have become a link to one elsewhere
         _check_location(spec.location, settings)
@@ -824,6 +825,8 @@ def run_source(
             source_id=source_id,
             settings=settings,
         )
+    except Conflict as exc:
+        busy = exc  # another batch of the resource is running: not a failure of the pull
     except ShuzhiError as exc:
         error = exc.detail
     except Exception as exc:  # a pull must not take the worker down; it is logged and retried
@@ -832,31 +835,47 @@ def run_source(
     finished = clock.now()
     with db.transaction() as session:
         source = session.get(Source, source_id)
-        if source is None:
-            return batch
-        source.claimed_by = None
-        source.claimed_at = None
-        source.last_run_at = finished
-        if error is None:
-            source.attempts = 0
-            source.last_batch_id = batch.id if batch else None
-            source.next_run_at, source.last_error = _upcoming(
-                schedule, update_cycle, finished, settings
-            )
-        else:
-            source.attempts += 1
-            source.last_error = error[:2000]
-            if source.attempts > settings.lake.pull_retries:
-                source.attempts = 0
-                source.next_run_at, unscheduled = _upcoming(
-                    schedule, update_cycle, finished, settings
-                )
-                source.last_error = unscheduled or source.last_error
-            else:
-                source.next_run_at = finished + backoff(source.attempts)
+        # removed meanwhile, or its claim lapsed and another worker holds it now
+        if source is not None and source.claimed_by == worker:
+            source.claimed_by = None
+            source.claimed_at = None
+            if busy is None:
+                _record_pull(source, batch, error, finished, schedule, update_cycle, settings)
+    if busy is not None:
+        if force:
+            raise busy
+        return None
     if error is not None and force:
         raise ValidationFailed(error, field="source")
     return batch
+
+
+def _record_pull(
+    source: Source,
+    batch: Batch | None,
+    error: str | None,
+    finished: datetime,
+    schedule: str,
+    update_cycle: str,
+    settings: Settings,
+) -> None:
+    """The outcome of a pull on its source: the next run, or a retry after a backoff."""
+    source.last_run_at = finished
+    if error is None:
+        source.attempts = 0
+        source.last_batch_id = batch.id if batch else None
+        source.next_run_at, source.last_error = _upcoming(
+            schedule, update_cycle, finished, settings
+        )
+    else:
+        source.attempts += 1
+        source.last_error = error[:2000]
+        if source.attempts > settings.lake.pull_retries:
+            source.attempts = 0
+            source.next_run_at, unscheduled = _upcoming(schedule, update_cycle, finished, settings)
+            source.last_error = unscheduled or source.last_error
+        else:
+            source.next_run_at = finished + backoff(source.attempts)
 
 
 def _upcoming(
