@@ -491,7 +491,7 @@ NEW_ID = row()[0]
 
 def test_an_incremental_batch_upserts_by_key(lake_world: World, tmp_path: Path) -> None:
     db = lake_world.database
-    ingest(db, write_csv(tmp_path / "full.csv", [VALID_A, VALID_B, VALID_C]))
+    first = ingest(db, write_csv(tmp_path / "full.csv", [VALID_A, VALID_B, VALID_C]))
     changed = list(VALID_A)
     changed[AGE] = "75"
     batch = ingest(
@@ -500,6 +500,17 @@ def test_an_incremental_batch_upserts_by_key(lake_world: World, tmp_path: Path) 
         mode=Mode.incremental,
     )
     assert batch.mode == "incremental"
+    # the snapshot says where it came from, for readers without the metadata store
+    lineage = lake_of().lineage(CODE, batch.snapshot)
+    assert lineage is not None
+    assert (lineage["batch_id"], lineage["mode"], lineage["based_on"], lineage["rows"]) == (
+        batch.id,
+        "incremental",
+        first.snapshot,
+        4,
+    )
+    assert lineage["source"].endswith("delta.csv")
+    assert lake_of().lineage(CODE, first.snapshot)["based_on"] is None  # type: ignore[index]
     assert Counted.of(batch) == Counted(
         rows_read=3, rows_loaded=2, rows_quarantined=1, duplicates=0
     )

@@ -528,15 +528,6 @@ def trend(
     ]
 
 
-def rollups(found: QualityReport) -> dict[tuple[str, str], Rollup]:
-    by: dict[tuple[str, str], Rollup] = {("all", "all"): found.overall}
-    for item in found.by_provider:
-        by[("provider", item.key)] = item
-    for item in found.by_system:
-        by[("system", item.key)] = item
-    return by
-
-
 # ---------------------------------------------------------------------- sources
 
 
