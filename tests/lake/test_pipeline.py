@@ -239,7 +239,7 @@ def test_fields_declared_not_personal_are_flagged_by_what_they_hold(tmp_path: Pa
     # 3 of 10 mobiles is above the 20% threshold; one ID of ten is below it
     assert set(findings) == {"contact", "mail", "card"}
     assert (findings["contact"].kind, findings["contact"].share) == ("phone", 0.3)
-    assert findings["contact"].example == "1390***0000"
+    assert findings["contact"].example == "139****0000"
     assert findings["mail"].kind == "email"
     assert findings["mail"].example == "u***@example.cn"
     assert findings["card"].kind == "bank_card"
@@ -247,14 +247,23 @@ def test_fields_declared_not_personal_are_flagged_by_what_they_hold(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("value", "masked"),
+    ("value", "kind", "masked"),
     [
-        ("13900001111", "1390***1111"),
-        ("11010519491231002X", "1101**********002X"),
-        ("zhang.san@example.cn", "z***@example.cn"),
-        ("张三丰", "***"),
-        ("abcdefgh", "abc**fgh"),
+        ("13900001111", None, "1390***1111"),
+        ("13900001111", "phone", "139****1111"),
+        ("11010519491231002X", "id_card", "1101**********002X"),
+        ("zhang.san@example.cn", "email", "z***@example.cn"),
+        ("张三丰", "name", "张**"),
+        ("张三", "name", "张*"),
+        ("张", "name", "张*"),
+        ("浙江省杭州市上城区某路1号", "address", "浙江省杭州市****"),
+        ("杭州市", "address", "***"),
+        ("6222021234567890123", "bank_card", "622202*********0123"),
+        ("张三丰", None, "***"),
+        ("abcdefgh", None, "abc**fgh"),
     ],
 )
-def test_mask_keeps_a_little_of_each_end(value: str, masked: str) -> None:
-    assert mask(value) == masked
+def test_mask_hides_each_kind_as_government_systems_display_it(
+    value: str, kind: str | None, masked: str
+) -> None:
+    assert mask(value, kind) == masked

@@ -109,8 +109,8 @@ def test_the_data_tab_masks_personal_fields_in_its_sample(
     sample = {row[0]: dict(zip(tab.columns, row, strict=True)) for row in tab.sample}
     assert len(sample) == 3
     shown = sample["1101**********002X"]  # VALID_A's citizen ID, masked
-    assert shown["full_name"] == "**"
-    assert shown["mobile"] == "1390***1111"
+    assert shown["full_name"] == "张*"  # the surname stays, as government systems show it
+    assert shown["mobile"] == "139****1111"
     assert shown["email"] == "z***@example.cn"
     assert shown["company"] == VALID_A[2]  # not personal: as loaded
     assert shown["age"] == 74

@@ -479,7 +479,7 @@ class Pipeline:
                 position += 2
                 share = matched / present if present else 0.0
                 if share >= PII_SHARE and (best is None or share > best.share):
-                    best = PiiFinding(item["name"], kind, round(share, 4), mask(example))
+                    best = PiiFinding(item["name"], kind, round(share, 4), mask(example, kind))
             if best is not None:
                 findings.append(best)
         return findings
@@ -501,8 +501,19 @@ def parse_error(exc: Exception) -> str:
     return f"{where}: {why}" if where else why
 
 
-def mask(value: str) -> str:
-    """Keep a little of each end, so a person can recognise the kind but not the value."""
+def mask(value: str, kind: str | None = None) -> str:
+    """Hide a personal value as display masking usually does in government systems: the
+    surname of a name, the first six characters of an address (province and city), the
+    first three and last four digits of a mobile, the first six and last four of a bank
+    card; otherwise a little of each end, so a person recognises the kind, not the value."""
+    if kind == "name":
+        return value[:1] + "*" * max(len(value) - 1, 1)
+    if kind == "address":
+        return value[:6] + "****" if len(value) > 6 else "*" * len(value)
+    if kind == "phone" and len(value) == 11:
+        return value[:3] + "****" + value[-4:]
+    if kind == "bank_card" and len(value) >= 12:
+        return value[:6] + "*" * (len(value) - 10) + value[-4:]
     if "@" in value:
         name, _, domain = value.partition("@")
         return name[:1] + "***@" + domain

@@ -201,8 +201,10 @@ def _shown(actor: Actor, resource: Resource) -> Any:
     personal ones masked for those who may only read it (auditors)."""
     if allowed(actor, "lake.ingest", catalog_queries.scope_of(resource)):
         return lambda name, value: value
-    personal = {item.name for item in resource.fields if item.pii != "none"}
-    return lambda name, value: mask(str(value)) if name in personal and value is not None else value
+    personal = {item.name: item.pii for item in resource.fields if item.pii != "none"}
+    return lambda name, value: (
+        mask(str(value), personal[name]) if name in personal and value is not None else value
+    )
 
 
 def export_quarantine(
@@ -326,9 +328,10 @@ def data_tab(
             values = con.execute(
                 f"SELECT {names} FROM {relation} LIMIT {int(sample_rows)}"
             ).fetchall()
+        kinds = {item.name: item.pii for item in resource.fields}
         sample = [
             [
-                mask(str(value)) if name in masked and value is not None else value
+                mask(str(value), kinds[name]) if name in masked and value is not None else value
                 for name, value in zip(columns, row, strict=True)
             ]
             for row in values
