@@ -305,3 +305,45 @@ def test_a_pull_that_finds_its_resource_busy_is_not_a_failed_attempt(lake_world:
         source = session.get(Source, source_id)
         assert (source.attempts, source.last_error, source.claimed_by) == (0, None, None)
     assert service.run_source(db, source_id=source_id, force=True) is not None
+
+
+def test_recovery_leaves_a_batch_running_on_another_host_until_it_times_out(
+    lake_world: World, tmp_path: Path
+) -> None:
+    from shuzhi.lake.models import Batch
+    from shuzhi.lake.rules import BatchState
+
+    db = lake_world.database
+    ingest(db, write_csv(tmp_path / "first.csv"))
+    with db.session() as session:
+        resource_id = session.scalar(select(Batch.resource_id))
+    with db.transaction() as session:
+        elsewhere = Batch(
+            resource_id=resource_id,
+            source="x.csv",
+            connector="csv",
+            mode="full",
+            state=BatchState.running.value,
+            fingerprint="",
+            actor="system",
+            runner="another-host:4242",
+            started_at=clock.now() - timedelta(hours=2),
+        )
+        session.add(elsewhere)
+        session.flush()
+        elsewhere_id = elsewhere.id
+
+    def state() -> str:
+        with db.session() as session:
+            found = session.get(Batch, elsewhere_id)
+            assert found is not None
+            return found.state
+
+    assert service.recover_all(db) == 0
+    assert state() == "running"
+    with db.transaction() as session:
+        found = session.get(Batch, elsewhere_id)
+        assert found is not None
+        found.started_at = clock.now() - timedelta(hours=25)
+    assert service.recover_all(db) == 1
+    assert state() == "failed"

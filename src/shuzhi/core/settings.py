@@ -122,6 +122,12 @@ class LakeSettings(Group):
     pull_retries: int = Field(
         5, ge=0, description="Retries of a failed pull before it waits for its next time."
     )
+    batch_timeout_hours: int = Field(
+        24,
+        ge=1,
+        description="A batch marked running on another host for longer than this "
+        "is taken for dead by recovery (on the same host, the lock tells).",
+    )
     pull_lease_minutes: int = Field(
         120,
         ge=1,

@@ -47,6 +47,9 @@ class Batch(Base):
     snapshot_rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     actor: Mapped[str] = mapped_column(String(64))
+    # host:pid of the process running it, so that recovery on one host never fails a
+    # batch another host is still running (a lock on shared storage may not be shared)
+    runner: Mapped[str] = mapped_column(String(100), default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

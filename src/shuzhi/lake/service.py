@@ -81,7 +81,7 @@ def ingest(
         fields = field_specs(resource)
         regions = list(session.scalars(select(Region.code)))
     with lake.locked(code):
-        recover(db, lake=lake, code=code)
+        recover(db, lake=lake, code=code, settings=settings)
         with db.transaction() as session:
             batch = Batch(
                 resource_id=resource_id,
@@ -93,6 +93,7 @@ def ingest(
                 fingerprint="",
                 mapping={},
                 actor=actor.name,
+                runner=worker_id(),
                 started_at=clock.now(),
             )
             session.add(batch)
@@ -455,7 +456,14 @@ def _prune(db: Database, lake: Lake, code: str, resource_id: int, kept: int) -> 
         lake.prune_quarantine(code, older_than=min(batch_id for batch_id, _ in kept_batches))
 
 
-def recover(db: Database, *, lake: Lake, code: str) -> int:
+def _runner_gone(batch: Batch, timeout: timedelta) -> bool:
+    host, _, _pid = (batch.runner or "").rpartition(":")
+    if not host or host == socket.gethostname():
+        return True
+    return batch.started_at < clock.now() - timeout
+
+
+def recover(db: Database, *, lake: Lake, code: str, settings: Settings | None = None) -> int:
     """With the resource's batch lock held: fail batches whose process died, put the
     current pointer back on the last loaded snapshot, clear what dead batches left."""
     with db.transaction() as session:
@@ -470,6 +478,10 @@ def recover(db: Database, *, lake: Lake, code: str) -> int:
                 )
             )
         )
+        # with the resource's lock held, a batch run on this host is dead; one run on
+        # another host is taken for dead only after the batch timeout
+        timeout = timedelta(hours=(settings or get_settings()).lake.batch_timeout_hours)
+        dead = [batch for batch in dead if _runner_gone(batch, timeout)]
         for batch in dead:
             batch.state = BatchState.failed.value
             batch.error = INTERRUPTED
@@ -531,7 +543,7 @@ def recover_all(db: Database, *, settings: Settings | None = None) -> int:
             continue
         try:
             with lake.locked(code):
-                recovered += recover(db, lake=lake, code=code)
+                recovered += recover(db, lake=lake, code=code, settings=settings)
         except ShuzhiError:
             continue
     return recovered

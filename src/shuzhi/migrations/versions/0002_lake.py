@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("snapshot_rows", sa.BigInteger(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("runner", sa.String(length=100), nullable=False),
         sa.Column("started_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
