@@ -390,12 +390,15 @@ def pii_flags(session: Session, *, resource_ids: list[int] | None = None) -> lis
 # ---------------------------------------------------------------------- quality report
 
 
-def _latest_by_resource(session: Session, model: Any, ids: list[int]) -> dict[int, Any]:
+def _latest_by_resource(
+    session: Session, model: Any, ids: list[int], *conditions: Any
+) -> dict[int, Any]:
+    """The newest row of ``model`` per resource (among those meeting ``conditions``)."""
     if not ids:
         return {}
     newest = (
         select(func.max(model.id))
-        .where(model.resource_id.in_(ids))
+        .where(model.resource_id.in_(ids), *conditions)
         .group_by(model.resource_id)
         .scalar_subquery()
     )
@@ -425,18 +428,7 @@ def report(
     ids = [resource.id for resource in resources]
     latest = _latest_by_resource(session, Batch, ids)
     qualities = _latest_by_resource(session, Quality, ids)
-    loaded: dict[int, Batch] = {}
-    if ids:
-        newest_loaded = (
-            select(func.max(Batch.id))
-            .where(Batch.resource_id.in_(ids), Batch.state.in_(LOADED))
-            .group_by(Batch.resource_id)
-            .scalar_subquery()
-        )
-        loaded = {
-            b.resource_id: b
-            for b in session.scalars(select(Batch).where(Batch.id.in_(newest_loaded)))
-        }
+    loaded = _latest_by_resource(session, Batch, ids, Batch.state.in_(LOADED))
     flags = Counter(
         resource_id
         for resource_id in session.scalars(
@@ -543,9 +535,8 @@ def source_public(
         and source.claimed_at
         and source.claimed_at > now - timedelta(minutes=lease_minutes)
     )
-    location = source.location
-    if "://" in location:
-        location = SourceSpec(location=location).describe()
+    # a file path as it is; a database URL without its credentials
+    location = SourceSpec(location=source.location).describe()
     return SourcePublic(
         id=source.id,
         resource=source.resource.code,

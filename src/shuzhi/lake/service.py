@@ -703,8 +703,7 @@ def register_source(
 def _source_view(source: Source) -> dict[str, Any]:
     view = audit.snapshot(source)
     # a database URL may hold a password; the change log never does
-    if "://" in view.get("location", ""):
-        view["location"] = SourceSpec(location=view["location"]).describe()
+    view["location"] = SourceSpec(location=source.location).describe()
     return view
 
 
