@@ -42,6 +42,14 @@ def acting_user(session: Session) -> Actor:
     return orgs.actor_for(session, account)
 
 
+def acting() -> tuple[Database, Actor]:
+    """The database and the acting user, for use cases that run their own transactions
+    (an ingest spans several)."""
+    db = database()
+    with db.session() as session:
+        return db, acting_user(session)
+
+
 @contextmanager
 def writing() -> Iterator[tuple[Session, Actor]]:
     db = database()

@@ -9,6 +9,7 @@ import typer
 
 from shuzhi.cli.common import (
     JsonOption,
+    acting,
     acting_user,
     database,
     print_json,
@@ -68,9 +69,7 @@ def ingest(
         query=query,
     )
     overrides = parse_map(map)
-    db = database()
-    with db.session() as session:
-        actor = acting_user(session)
+    db, actor = acting()
     # on stderr, and only for a person at a terminal: stdout stays the summary alone
     console = Console(stderr=True)
     show = not json and console.is_terminal
@@ -244,9 +243,7 @@ def lake_review_pii(
     code: Code, field: str = typer.Argument(..., help="The flagged field.")
 ) -> None:
     """Keep a flagged field's classification: it was looked at and is not personal data."""
-    db = database()
-    with db.session() as session:
-        actor = acting_user(session)
+    db, actor = acting()
     service.review_pii(db, actor=actor, code=code, field=field)
     typer.echo(f"{code}.{field} marked reviewed")
 
@@ -386,9 +383,7 @@ def sources_run(
     json: JsonOption = False,
 ) -> None:
     """Pull a source now, whatever its schedule."""
-    db = database()
-    with db.session() as session:
-        actor = acting_user(session)
+    db, actor = acting()
     batch = service.run_source(db, source_id=source_id, actor=actor, force=True)
     if batch is None:
         raise Conflict(f"source {source_id} is being pulled by another worker")
