@@ -108,7 +108,7 @@ def test_the_data_tab_masks_personal_fields_in_its_sample(
     assert tab.masked == ["id_card", "full_name", "mobile", "email"]
     sample = {row[0]: dict(zip(tab.columns, row, strict=True)) for row in tab.sample}
     assert len(sample) == 3
-    shown = sample["1101**********002X"]  # VALID_A's citizen ID, masked
+    shown = sample["110105********002X"]  # VALID_A's citizen ID: region and last four kept
     assert shown["full_name"] == "张*"  # the surname stays, as government systems show it
     assert shown["mobile"] == "139****1111"
     assert shown["email"] == "z***@example.cn"

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.masking import mask
 from shuzhi.lake.connectors import Progress, SourceSpec, choose
 from shuzhi.lake.rules import (
     BANK_CARD,
@@ -499,25 +500,3 @@ def parse_error(exc: Exception) -> str:
     )
     where = where.replace("CSV Error on Line:", "line").strip()
     return f"{where}: {why}" if where else why
-
-
-def mask(value: str, kind: str | None = None) -> str:
-    """Hide a personal value as display masking usually does in government systems: the
-    surname of a name, the first six characters of an address (province and city), the
-    first three and last four digits of a mobile, the first six and last four of a bank
-    card; otherwise a little of each end, so a person recognises the kind, not the value."""
-    if kind == "name":
-        return value[:1] + "*" * max(len(value) - 1, 1)
-    if kind == "address":
-        return value[:6] + "****" if len(value) > 6 else "*" * len(value)
-    if kind == "phone" and len(value) == 11:
-        return value[:3] + "****" + value[-4:]
-    if kind == "bank_card" and len(value) >= 12:
-        return value[:6] + "*" * (len(value) - 10) + value[-4:]
-    if "@" in value:
-        name, _, domain = value.partition("@")
-        return name[:1] + "***@" + domain
-    if len(value) <= 4:
-        return "*" * len(value)
-    keep = 3 if len(value) < 11 else 4
-    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]

@@ -19,12 +19,12 @@ from shuzhi.catalog.models import Resource
 from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import NotFound, Unauthenticated, ValidationFailed
+from shuzhi.core.masking import mask
 from shuzhi.core.permissions import Actor, allowed, require
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.engine import DuckDBEngine
 from shuzhi.lake.models import Batch, Health, PiiFlag, Quality, Source
-from shuzhi.lake.pipeline import mask
 from shuzhi.lake.rules import BatchState, freshness, literal, quote, resource_light
 from shuzhi.lake.schemas import (
     BatchPublic,
