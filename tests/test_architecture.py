@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = ("regions", "orgs", "catalog", "lake")
+DOMAIN = ("regions", "orgs", "catalog", "lake", "gateway")
 
 
 def test_import_contracts_hold() -> None:

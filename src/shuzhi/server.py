@@ -39,7 +39,7 @@ SECURITY_HEADERS = {
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return (
-        path.startswith("/api/")
+        path.startswith(("/api/", "/gateway/"))
         or path in ("/healthz", "/readyz", "/metrics")
         or "application/json" in request.headers.get("accept", "")
     )

@@ -29,10 +29,8 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JS
 
 def from_error(exc: ShuzhiError) -> JSONResponse:
     extra = {"field": exc.field} if exc.field else {}
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     response = problem(exc.status, exc.slug, exc.title, exc.detail, **extra)
-    if headers:
-        response.headers.update(headers)
+    response.headers.update(exc.headers)
     return response
 
 

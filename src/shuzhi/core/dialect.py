@@ -105,3 +105,20 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("shuzhi_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def add_to_counter(
+    session: Any, table: Any, *, keys: dict[str, Any], amounts: dict[str, int]
+) -> tuple[int, ...]:
+    """Add ``amounts`` to the row of ``table`` at ``keys`` (made if missing) in one
+    statement, and return the new totals: several server processes count together."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**keys, **amounts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in amounts},
+    ).returning(*(table.c[name] for name in amounts))
+    return tuple(session.execute(stmt).one())

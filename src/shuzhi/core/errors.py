@@ -15,6 +15,11 @@ class ShuzhiError(Exception):
         self.detail = detail
         self.field = field
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (``WWW-Authenticate``, ``Retry-After``)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+
 
 class ConfigurationError(ShuzhiError):
     slug = "configuration"
@@ -67,3 +72,17 @@ class TooLarge(ShuzhiError):
     slug = "too-large"
     title = "Payload too large"
     status = 413
+
+
+class RateLimited(ShuzhiError):
+    slug = "rate-limited"
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(int(retry_after), 1)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

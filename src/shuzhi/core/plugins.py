@@ -16,7 +16,7 @@ import pluggy
 hookspec = pluggy.HookspecMarker("shuzhi")
 hookimpl = pluggy.HookimplMarker("shuzhi")
 
-DEFAULT_PLUGINS = ("shuzhi.lake.connectors", "shuzhi.lake.service")
+DEFAULT_PLUGINS = ("shuzhi.lake.connectors", "shuzhi.lake.service", "shuzhi.gateway.service")
 
 
 @dataclass(frozen=True)

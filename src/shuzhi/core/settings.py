@@ -136,6 +136,51 @@ class LakeSettings(Group):
     )
 
 
+MaskMode = Literal["clear", "masked", "token", "hidden"]
+
+_DEFAULT_MASKING: dict[str, dict[str, MaskMode]] = {
+    "L1": {},
+    "L2": {},
+    "L3": {"id_card": "token", "bank_card": "hidden", "other": "hidden"},
+}
+
+
+class GatewaySettings(Group):
+    clock_skew_seconds: int = Field(
+        90,
+        ge=1,
+        le=3600,
+        description="How far a signed call's X-Shuzhi-Date may be from the server's clock; "
+        "a nonce is remembered for twice as long.",
+    )
+    page_size_default: int = Field(50, ge=1, description="Rows in a page unless asked.")
+    page_size_max: int = Field(500, ge=1, description="Most rows a page may ask for.")
+    decision_days: int = Field(
+        5,
+        ge=1,
+        description="Working days a provider has to decide a conditional application "
+        "before it escalates to the platform operator.",
+    )
+    credential_overlap_hours: int = Field(
+        24,
+        ge=0,
+        description="How long the old secret keeps working after a credential is rotated.",
+    )
+    requests_per_second: int = Field(
+        20, ge=1, description="Default request rate of a new grant, per second."
+    )
+    rows_per_day: int = Field(
+        100_000, ge=1, description="Default rows a new grant may read per day."
+    )
+    grant_days: int = Field(365, ge=1, description="Default validity of an application.")
+    masking: dict[str, dict[str, MaskMode]] = Field(
+        default_factory=lambda: {grade: dict(kinds) for grade, kinds in _DEFAULT_MASKING.items()},
+        description="Mode of a personal field by resource grade and PII kind, as JSON "
+        '({"L3": {"id_card": "token"}}); a kind not listed is masked. A provider may '
+        "approve a field in clear; L4 resources never leave.",
+    )
+
+
 class LogSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -160,6 +205,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
     lake: LakeSettings = LakeSettings()
+    gateway: GatewaySettings = GatewaySettings()
     log: LogSettings = LogSettings()
 
     @classmethod

@@ -33,6 +33,11 @@ ACTIONS = {
     "lake.ingest": "load data into resources and register their sources",
     "lake.read": "read loaded data, batches and the quarantine of resources",
     "lake.query": "run read-only SQL over every resource in the lake",
+    "gateway.manage_consumers": "register application systems and issue their credentials",
+    "gateway.apply": "apply for resources on behalf of the department's application systems",
+    "gateway.decide": "approve or reject applications for the department's resources, "
+    "and suspend or revoke their grants",
+    "gateway.operate": "run the gateway: escalated applications, every grant, services",
 }
 
 BUILTIN_ROLES = (
@@ -49,6 +54,9 @@ BUILTIN_ROLES = (
             "catalog.withdraw",
             "lake.ingest",
             "lake.read",
+            "gateway.manage_consumers",
+            "gateway.apply",
+            "gateway.decide",
         ),
     ),
     RoleSpec(
@@ -62,7 +70,15 @@ BUILTIN_ROLES = (
             "catalog.withdraw",
             "lake.ingest",
             "lake.read",
+            "gateway.apply",
+            "gateway.decide",
         ),
+    ),
+    RoleSpec(
+        "app_owner",
+        "应用负责人",
+        "Application owner",
+        ("gateway.manage_consumers", "gateway.apply"),
     ),
     RoleSpec("analyst", "数据分析师", "Analyst", ()),
     RoleSpec("reform_office", "改革办", "Reform office", ()),

@@ -1,0 +1,287 @@
+"""Managing the gateway: consumers, credentials, applications, decisions, grants, and
+the access log for auditors. Calls through the gateway itself are in ``gateway_calls``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from shuzhi.api import PREFIX
+from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
+from shuzhi.catalog.schemas import HistoryEntry
+from shuzhi.core.errors import NotFound
+from shuzhi.gateway import queries, service
+from shuzhi.gateway.models import Credential
+from shuzhi.gateway.schemas import (
+    AccessLogList,
+    ApplicationCreate,
+    ApplicationList,
+    ApplicationPublic,
+    ChainReport,
+    ConsumerCreate,
+    ConsumerList,
+    ConsumerPublic,
+    CredentialIssued,
+    CredentialList,
+    CredentialPublic,
+    Decision,
+    GrantList,
+    GrantPublic,
+)
+
+router = APIRouter(prefix=f"{PREFIX}/gateway", tags=["gateway"])
+audit_router = APIRouter(prefix=f"{PREFIX}/audit", tags=["audit"])
+
+Limit = Query(100, ge=1, le=1000)
+
+
+class Comment(BaseModel):
+    comment: str | None = Field(None, max_length=2000)
+
+
+# -- consumers and credentials ------------------------------------------------------------
+
+
+@router.get("/consumers", response_model=ConsumerList)
+def list_consumers(
+    session: SessionDep, actor: ActorDep, department: str | None = None
+) -> ConsumerList:
+    found = queries.consumers(session, actor=actor, department=department)
+    return ConsumerList(
+        data=[queries.consumer_public(session, item) for item in found], count=len(found)
+    )
+
+
+@router.post("/consumers", response_model=ConsumerPublic, status_code=status.HTTP_201_CREATED)
+def create_consumer(body: ConsumerCreate, database: DatabaseDep, actor: ActorDep) -> ConsumerPublic:
+    with database.transaction() as session:
+        consumer = service.create_consumer(session, actor=actor, data=body)
+        return queries.consumer_public(session, consumer)
+
+
+@router.get("/consumers/{code}", response_model=ConsumerPublic)
+def get_consumer(code: str, session: SessionDep, actor: ActorDep) -> ConsumerPublic:
+    return queries.consumer_public(session, queries.consumer(session, actor=actor, code=code))
+
+
+@router.post("/consumers/{code}/{action}", response_model=ConsumerPublic)
+def switch_consumer(
+    code: str, action: str, database: DatabaseDep, actor: ActorDep
+) -> ConsumerPublic:
+    if action not in ("enable", "disable"):
+        raise NotFound(f"no consumer action {action!r}; use enable or disable")
+    with database.transaction() as session:
+        consumer = service.set_consumer_active(
+            session, actor=actor, code=code, active=action == "enable"
+        )
+        return queries.consumer_public(session, consumer)
+
+
+@router.get("/consumers/{code}/credentials", response_model=CredentialList)
+def list_credentials(code: str, session: SessionDep, actor: ActorDep) -> CredentialList:
+    consumer = queries.consumer(session, actor=actor, code=code)
+    found = queries.credentials(session, consumer=consumer)
+    return CredentialList(
+        data=[queries.credential_public(item) for item in found], count=len(found)
+    )
+
+
+def _issued(credential: Credential, secret: str) -> CredentialIssued:
+    return CredentialIssued(**queries.credential_public(credential).model_dump(), secret=secret)
+
+
+@router.post(
+    "/consumers/{code}/credentials",
+    response_model=CredentialIssued,
+    status_code=status.HTTP_201_CREATED,
+)
+def issue_credential(code: str, database: DatabaseDep, actor: ActorDep) -> CredentialIssued:
+    """A new access key and secret; the secret is in this answer only."""
+    with database.transaction() as session:
+        credential, secret = service.issue_credential(session, actor=actor, consumer=code)
+        return _issued(credential, secret)
+
+
+@router.post(
+    "/credentials/{access_key}/rotate",
+    response_model=CredentialIssued,
+    status_code=status.HTTP_201_CREATED,
+)
+def rotate_credential(access_key: str, database: DatabaseDep, actor: ActorDep) -> CredentialIssued:
+    with database.transaction() as session:
+        credential, secret = service.rotate_credential(session, actor=actor, access_key=access_key)
+        return _issued(credential, secret)
+
+
+@router.post("/credentials/{access_key}/revoke", response_model=CredentialPublic)
+def revoke_credential(access_key: str, database: DatabaseDep, actor: ActorDep) -> CredentialPublic:
+    with database.transaction() as session:
+        return queries.credential_public(
+            service.revoke_credential(session, actor=actor, access_key=access_key)
+        )
+
+
+# -- applications --------------------------------------------------------------------------
+
+
+@router.get("/applications", response_model=ApplicationList)
+def list_applications(
+    session: SessionDep,
+    actor: ActorDep,
+    state: str | None = None,
+    consumer: str | None = None,
+    resource: str | None = None,
+    inbox: bool = Query(False, description="only those awaiting the caller's decision"),
+    limit: int = Limit,
+    offset: Offset = 0,
+) -> ApplicationList:
+    found, total = queries.applications(
+        session,
+        actor=actor,
+        state=state,
+        consumer=consumer,
+        resource=resource,
+        awaiting_me=inbox,
+        limit=limit,
+        offset=offset,
+    )
+    return ApplicationList(
+        data=[queries.application_public(session, item) for item in found], count=total
+    )
+
+
+@router.post("/applications", response_model=ApplicationPublic, status_code=status.HTTP_201_CREATED)
+def apply(body: ApplicationCreate, database: DatabaseDep, actor: ActorDep) -> ApplicationPublic:
+    """Apply for a resource; an unconditional one is granted at once."""
+    with database.transaction() as session:
+        return queries.application_public(session, service.apply(session, actor=actor, data=body))
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationPublic)
+def get_application(
+    application_id: IdPath, session: SessionDep, actor: ActorDep
+) -> ApplicationPublic:
+    item = queries.application(session, actor=actor, application_id=application_id)
+    return queries.application_public(session, item)
+
+
+@router.get("/applications/{application_id}/history", response_model=list[HistoryEntry])
+def application_history(
+    application_id: IdPath, session: SessionDep, actor: ActorDep
+) -> list[HistoryEntry]:
+    queries.application(session, actor=actor, application_id=application_id)
+    return queries.history(session, object_type="gateway_application", object_id=application_id)
+
+
+@router.get("/grants/{grant_id}/history", response_model=list[HistoryEntry])
+def grant_history(grant_id: IdPath, session: SessionDep, actor: ActorDep) -> list[HistoryEntry]:
+    queries.grant(session, actor=actor, grant_id=grant_id)
+    return queries.history(session, object_type="gateway_grant", object_id=grant_id)
+
+
+@router.post("/applications/{application_id}/approve", response_model=ApplicationPublic)
+def approve(
+    application_id: IdPath, body: Decision, database: DatabaseDep, actor: ActorDep
+) -> ApplicationPublic:
+    with database.transaction() as session:
+        item = service.decide(
+            session, actor=actor, application_id=application_id, approve=True, decision=body
+        )
+        return queries.application_public(session, item)
+
+
+@router.post("/applications/{application_id}/reject", response_model=ApplicationPublic)
+def reject(
+    application_id: IdPath, body: Decision, database: DatabaseDep, actor: ActorDep
+) -> ApplicationPublic:
+    with database.transaction() as session:
+        item = service.decide(
+            session, actor=actor, application_id=application_id, approve=False, decision=body
+        )
+        return queries.application_public(session, item)
+
+
+@router.post("/applications/{application_id}/withdraw", response_model=ApplicationPublic)
+def withdraw(application_id: IdPath, database: DatabaseDep, actor: ActorDep) -> ApplicationPublic:
+    with database.transaction() as session:
+        item = service.withdraw(session, actor=actor, application_id=application_id)
+        return queries.application_public(session, item)
+
+
+# -- grants ----------------------------------------------------------------------------------
+
+
+@router.get("/grants", response_model=GrantList)
+def list_grants(
+    session: SessionDep,
+    actor: ActorDep,
+    state: str | None = None,
+    consumer: str | None = None,
+    resource: str | None = None,
+    limit: int = Limit,
+    offset: Offset = 0,
+) -> GrantList:
+    found, total = queries.grants(
+        session,
+        actor=actor,
+        state=state,
+        consumer=consumer,
+        resource=resource,
+        limit=limit,
+        offset=offset,
+    )
+    return GrantList(data=[queries.grant_public(item) for item in found], count=total)
+
+
+@router.get("/grants/{grant_id}", response_model=GrantPublic)
+def get_grant(grant_id: IdPath, session: SessionDep, actor: ActorDep) -> GrantPublic:
+    return queries.grant_public(queries.grant(session, actor=actor, grant_id=grant_id))
+
+
+@router.post("/grants/{grant_id}/{action}", response_model=GrantPublic)
+def change_grant(
+    grant_id: IdPath, action: str, body: Comment, database: DatabaseDep, actor: ActorDep
+) -> GrantPublic:
+    """``suspend`` (a comment is required), ``resume`` or ``revoke`` (comment required)."""
+    with database.transaction() as session:
+        item = service.change_grant(
+            session, actor=actor, grant_id=grant_id, name=action, comment=body.comment
+        )
+        return queries.grant_public(item)
+
+
+# -- the access log --------------------------------------------------------------------------
+
+
+@audit_router.get("/access-log", response_model=AccessLogList)
+def access_log(
+    session: SessionDep,
+    actor: ActorDep,
+    consumer: str | None = None,
+    target: str | None = Query(None, description="resource or service code"),
+    outcome: str | None = Query(None, description="ok, or the problem type of a refusal"),
+    limit: int = Limit,
+    offset: Offset = 0,
+) -> AccessLogList:
+    rows, total = queries.access_log(
+        session,
+        actor=actor,
+        consumer=consumer,
+        target=target,
+        outcome=outcome,
+        limit=limit,
+        offset=offset,
+    )
+    return AccessLogList(data=[queries.access_log_public(row) for row in rows], count=total)
+
+
+@audit_router.get("/access-log/verify", response_model=ChainReport)
+def verify_access_log(session: SessionDep, actor: ActorDep) -> ChainReport:
+    """Walk the hash chain; ``intact`` false names the first entry that does not match."""
+    result = service.verify_chain(session, actor=actor)
+    return ChainReport(
+        intact=result.intact,
+        entries=result.entries,
+        first_bad=result.first_bad,
+        reason=result.reason,
+    )

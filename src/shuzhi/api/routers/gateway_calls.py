@@ -1,0 +1,159 @@
+"""The gateway itself: signed calls from consumers' systems under /gateway/v1.
+
+Every parameter is read from the raw request and checked by the gateway, not by FastAPI,
+so that a malformed call is refused through the same path as every other refusal and
+lands in the access log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from shuzhi.api import problems
+from shuzhi.core.context import current_request_id
+from shuzhi.core.errors import ShuzhiError, TooLarge, ValidationFailed
+from shuzhi.gateway import calls, reads, signing
+from shuzhi.lake.queries import lake_of
+
+router = APIRouter(prefix="/gateway/v1", tags=["gateway calls"])
+
+BODY_MAX = 64 * 1024
+
+SIGNED = {
+    "parameters": [
+        {"name": name, "in": "header", "required": required, "schema": {"type": "string"}}
+        for name, required in (
+            (signing.HEADER_KEY, True),
+            (signing.HEADER_DATE, True),
+            (signing.HEADER_NONCE, True),
+            (signing.HEADER_SIGNATURE, True),
+            (signing.HEADER_PURPOSE, False),
+            (signing.HEADER_USER, False),
+        )
+    ]
+}
+
+RECORD_PARAMETERS = {
+    "parameters": [
+        *SIGNED["parameters"],
+        *(
+            {"name": name, "in": "query", "required": False, "description": text}
+            for name, text in (
+                ("fields", "comma-separated granted fields; all visible ones if absent"),
+                ("sort", "comma-separated clear fields, '-' before one for descending"),
+                ("limit", "rows in the page (gateway.page_size_max at most)"),
+                ("cursor", "next_cursor of the previous page"),
+                ("format", "json (default) or csv"),
+                ("<field>[__op]", "filter on a clear field: eq, ne, gt, gte, lt, lte, in"),
+            )
+        ),
+    ]
+}
+
+
+def _refuse(exc: ShuzhiError) -> calls.Reply:
+    answer = problems.from_error(exc)
+    return calls.Reply(exc.status, bytes(answer.body), problems.MEDIA_TYPE, dict(exc.headers))
+
+
+async def _serve(
+    request: Request, *, operation: str, target: str | None, work: Callable[..., None]
+) -> Response:
+    database = request.app.state.database
+    settings = request.app.state.settings
+    body = await request.body()
+    call = calls.Call(
+        method=request.method,
+        path=request.url.path,
+        query=signing.query_pairs(request.url.query),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body[: BODY_MAX + 1],
+        request_id=current_request_id() or "",
+    )
+
+    def checked(session: Any, caller: calls.Caller, outcome: calls.Outcome) -> None:
+        if len(body) > BODY_MAX:
+            raise TooLarge(f"a gateway call's body is at most {BODY_MAX // 1024} KiB")
+        work(session, caller, outcome, settings=settings)
+
+    reply = await run_in_threadpool(
+        calls.serve,
+        database,
+        call,
+        operation=operation,
+        target=target,
+        work=checked,
+        refuse=_refuse,
+        settings=settings,
+    )
+    return Response(
+        content=reply.body,
+        status_code=reply.status,
+        media_type=reply.media_type,
+        headers=reply.headers,
+    )
+
+
+@router.get("/resources/{code}/records", openapi_extra=RECORD_PARAMETERS)
+async def records(code: str, request: Request) -> Response:
+    """Rows of a granted resource: granted fields, masked as granted, inside the grant's
+    region, filtered, sorted and paged."""
+    params = signing.query_pairs(request.url.query)
+
+    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+        reads.records(
+            session,
+            caller,
+            outcome,
+            code=code,
+            params=params,
+            lake=lake_of(settings),
+            settings=settings,
+        )
+
+    return await _serve(request, operation="read", target=code[:64], work=work)
+
+
+@router.post("/resources/{code}/verify", openapi_extra=SIGNED)
+async def verify(code: str, request: Request) -> Response:
+    """数据核验: ``{"attributes": {field: value}}`` → ``{"match": true|false}``."""
+    raw = await request.body()
+
+    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+        reads.verify(
+            session,
+            caller,
+            outcome,
+            code=code,
+            attributes=reads.parse_attributes(raw),
+            lake=lake_of(settings),
+            settings=settings,
+        )
+
+    return await _serve(request, operation="verify", target=code[:64], work=work)
+
+
+@router.get("/grants", openapi_extra=SIGNED)
+async def my_grants(request: Request) -> Response:
+    """The calling consumer's grants."""
+
+    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+        reads.my_grants(session, caller, outcome)
+
+    return await _serve(request, operation="grants", target=None, work=work)
+
+
+@router.get("/applications/{application_id}", openapi_extra=SIGNED)
+async def my_application(application_id: str, request: Request) -> Response:
+    """One of the calling consumer's applications."""
+
+    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+        if not application_id.isdigit() or len(application_id) > 9:
+            raise ValidationFailed("an application id is a positive whole number", field="id")
+        reads.my_application(session, caller, outcome, application_id=int(application_id))
+
+    return await _serve(request, operation="application", target=None, work=work)

@@ -1,0 +1,70 @@
+"""Which masking mode a granted field gets, and applying it to a value.
+
+``clear`` only where the provider approved the field in clear (or it is not personal),
+``masked`` display masking (``shuzhi.core.masking``), ``token`` a keyed hash that lets a
+consumer join records without seeing the value (stable per consumer, unlinkable across
+consumers), ``hidden`` never sent. Defaults come from the resource grade and the field's
+PII kind (setting ``gateway.masking``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from shuzhi.core.masking import mask
+from shuzhi.core.settings import GatewaySettings
+from shuzhi.gateway.rules import MaskMode
+
+
+def mode_for(*, pii: str, grade: str, approved_clear: bool, settings: GatewaySettings) -> MaskMode:
+    if grade == "L4":
+        return MaskMode.hidden
+    if pii == "none" or approved_clear:
+        return MaskMode.clear
+    return MaskMode(settings.masking.get(grade, {}).get(pii, "masked"))
+
+
+def token_key(secret: bytes, consumer_code: str) -> bytes:
+    return hmac.new(secret, f"gateway-token\n{consumer_code}".encode(), hashlib.sha256).digest()
+
+
+def _plain(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def maskers(
+    modes: dict[str, str], kinds: dict[str, str], *, key: bytes
+) -> list[Callable[[Any], Any]]:
+    """One function per field, in the order of ``modes``, that shows a value as granted."""
+
+    def clear(value: Any) -> Any:
+        return value
+
+    def masked_as(kind: str) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else mask(_plain(value), kind)
+
+    def token(value: Any) -> Any:
+        if value is None:
+            return None
+        return hmac.new(key, _plain(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+    chosen: list[Callable[[Any], Any]] = []
+    for name, mode in modes.items():
+        if mode == MaskMode.clear:
+            chosen.append(clear)
+        elif mode == MaskMode.masked:
+            chosen.append(masked_as(kinds.get(name, "other")))
+        elif mode == MaskMode.token:
+            chosen.append(token)
+        else:
+            raise ValueError(f"field {name} is hidden and is never read")
+    return chosen
+
+
+def apply(
+    rows: Iterable[tuple[Any, ...]], functions: list[Callable[[Any], Any]]
+) -> list[list[Any]]:
+    return [[show(value) for show, value in zip(functions, row, strict=True)] for row in rows]

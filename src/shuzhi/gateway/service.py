@@ -1,0 +1,562 @@
+"""Gateway use cases: consumers and their credentials, access applications and the
+decisions that turn them into grants, and the background jobs that keep both current."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import date, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shuzhi.catalog import queries as catalog_queries
+from shuzhi.catalog.models import Resource
+from shuzhi.core import audit, clock
+from shuzhi.core.calendar import add_working_days
+from shuzhi.core.db import Database
+from shuzhi.core.errors import Conflict, NotFound, ValidationFailed
+from shuzhi.core.permissions import SYSTEM, Actor, require
+from shuzhi.core.plugins import Job, hookimpl
+from shuzhi.core.settings import Settings, get_settings
+from shuzhi.gateway import ledger, queries
+from shuzhi.gateway.masking import mode_for
+from shuzhi.gateway.models import Application, Consumer, Credential, Grant, Nonce, Usage
+from shuzhi.gateway.rules import ACCESS_KEY_PREFIX, APPLICATION, GRANT, NotShared, Right
+from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision
+from shuzhi.orgs import queries as orgs_queries
+from shuzhi.regions import queries as regions
+
+# -- consumers and credentials ---------------------------------------------------------
+
+
+def create_consumer(session: Session, *, actor: Actor, data: ConsumerCreate) -> Consumer:
+    department = orgs_queries.department(session, data.department)
+    require(
+        actor,
+        "gateway.manage_consumers",
+        orgs_queries.department_scope(department),
+        what=f"department {department.code}",
+    )
+    if session.scalar(select(Consumer.id).where(Consumer.code == data.code)) is not None:
+        raise Conflict(f"consumer {data.code!r} already exists", field="code")
+    consumer = Consumer(
+        code=data.code,
+        name=data.name,
+        department_id=department.id,
+        description=data.description,
+        contact=data.contact,
+        active=True,
+        created_by=actor.name,
+        created_at=clock.now(),
+    )
+    session.add(consumer)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_consumer.create",
+        object_type="gateway_consumer",
+        object_id=consumer.code,
+        object_repr=consumer.name,
+        after=audit.snapshot(consumer),
+    )
+    return consumer
+
+
+def _managed(session: Session, *, actor: Actor, code: str) -> Consumer:
+    consumer = queries.consumer(session, actor=actor, code=code)
+    require(
+        actor,
+        "gateway.manage_consumers",
+        queries.consumer_scope(consumer),
+        what=f"consumer {code}",
+    )
+    return consumer
+
+
+def set_consumer_active(session: Session, *, actor: Actor, code: str, active: bool) -> Consumer:
+    consumer = _managed(session, actor=actor, code=code)
+    before = consumer.active
+    consumer.active = active
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_consumer.enable" if active else "gateway_consumer.disable",
+        object_type="gateway_consumer",
+        object_id=code,
+        object_repr=consumer.name,
+        before={"active": before},
+        after={"active": active},
+    )
+    return consumer
+
+
+def derive_secret(secret_key: bytes, *, access_key: str, salt: str) -> str:
+    """The secret of a credential, computed from the platform key: the database alone
+    cannot give it back, and the server needs no copy of it."""
+    mac = hmac.new(
+        secret_key, f"gateway-credential\n{access_key}\n{salt}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _issue(
+    session: Session, *, actor: Actor, consumer: Consumer, settings: Settings
+) -> tuple[Credential, str]:
+    access_key = ACCESS_KEY_PREFIX + secrets.token_hex(10).upper()
+    salt = secrets.token_hex(16)
+    credential = Credential(
+        consumer_id=consumer.id,
+        access_key=access_key,
+        salt=salt,
+        created_by=actor.name,
+        created_at=clock.now(),
+    )
+    session.add(credential)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_credential.create",
+        object_type="gateway_credential",
+        object_id=access_key,
+        object_repr=consumer.code,
+    )
+    return credential, derive_secret(settings.secret(), access_key=access_key, salt=salt)
+
+
+def issue_credential(
+    session: Session, *, actor: Actor, consumer: str, settings: Settings | None = None
+) -> tuple[Credential, str]:
+    """A new access key and its secret; the secret is returned this once."""
+    owner = _managed(session, actor=actor, code=consumer)
+    return _issue(session, actor=actor, consumer=owner, settings=settings or get_settings())
+
+
+def _credential(session: Session, *, actor: Actor, access_key: str) -> Credential:
+    credential = session.scalar(select(Credential).where(Credential.access_key == access_key))
+    if credential is None:
+        raise NotFound(f"no credential {access_key!r}", field="access_key")
+    _managed(session, actor=actor, code=credential.consumer.code)
+    return credential
+
+
+def rotate_credential(
+    session: Session, *, actor: Actor, access_key: str, settings: Settings | None = None
+) -> tuple[Credential, str]:
+    """A new credential for the same consumer; the old one keeps working for the overlap
+    window (setting ``gateway.credential_overlap_hours``) so that callers can switch."""
+    settings = settings or get_settings()
+    old = _credential(session, actor=actor, access_key=access_key)
+    if queries.credential_state(old) not in ("active", "rotating"):
+        raise Conflict(f"credential {access_key} is {queries.credential_state(old)}")
+    overlap_ends = clock.now() + timedelta(hours=settings.gateway.credential_overlap_hours)
+    if old.expires_at is None or old.expires_at > overlap_ends:
+        old.expires_at = overlap_ends
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_credential.rotate",
+        object_type="gateway_credential",
+        object_id=access_key,
+        object_repr=old.consumer.code,
+        after={"expires_at": old.expires_at},
+    )
+    return _issue(session, actor=actor, consumer=old.consumer, settings=settings)
+
+
+def revoke_credential(session: Session, *, actor: Actor, access_key: str) -> Credential:
+    credential = _credential(session, actor=actor, access_key=access_key)
+    if credential.revoked_at is not None:
+        raise Conflict(f"credential {access_key} is already revoked")
+    credential.revoked_at = clock.now()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_credential.revoke",
+        object_type="gateway_credential",
+        object_id=access_key,
+        object_repr=credential.consumer.code,
+        after={"revoked_at": credential.revoked_at},
+    )
+    return credential
+
+
+# -- applications ----------------------------------------------------------------------
+
+
+def _region_within(session: Session, inner: str, outer: str) -> bool:
+    return regions.get(session, inner).path.startswith(regions.get(session, outer).path)
+
+
+def region_field(resource: Resource) -> str | None:
+    """The field rows are scoped by: the resource's first field holding region codes."""
+    for field in resource.fields:
+        if field.format == "region_code":
+            return field.name
+    return None
+
+
+def _check_region(session: Session, *, consumer: Consumer, resource: Resource, region: str) -> None:
+    regions.get(session, region)
+    home = consumer.department.region_code
+    if not _region_within(session, region, home):
+        raise ValidationFailed(
+            f"region {region} is outside the consumer's region {home}", field="region"
+        )
+    if _region_within(session, resource.region_code, region):
+        return  # the scope covers the whole resource
+    if not _region_within(session, region, resource.region_code):
+        raise ValidationFailed(
+            f"region {region} does not overlap resource {resource.code}'s region "
+            f"{resource.region_code}",
+            field="region",
+        )
+    if region_field(resource) is None:
+        raise ValidationFailed(
+            f"resource {resource.code} has no region field, so it can only be granted for "
+            f"its whole region {resource.region_code}",
+            field="region",
+        )
+
+
+def _check_fields(resource: Resource, data: ApplicationCreate) -> tuple[list[str], list[str]]:
+    known = {field.name: field for field in resource.fields}
+    fields = list(dict.fromkeys(data.fields))
+    unknown = [name for name in fields + data.clear_fields if name not in known]
+    if unknown:
+        raise ValidationFailed(
+            f"resource {resource.code} has no field {unknown[0]!r}", field="fields"
+        )
+    outside = [name for name in data.clear_fields if name not in fields]
+    if outside:
+        raise ValidationFailed(
+            f"{outside[0]!r} is asked in clear but not among the fields", field="clear_fields"
+        )
+    # a field that is not personal is sent in clear anyway
+    clear = [name for name in dict.fromkeys(data.clear_fields) if known[name].pii != "none"]
+    return fields, clear
+
+
+def apply(
+    session: Session,
+    *,
+    actor: Actor,
+    data: ApplicationCreate,
+    settings: Settings | None = None,
+) -> Application:
+    """Apply for a resource. Unconditional resources are granted at once when no personal
+    field is asked in clear; everything else waits for the provider's decision."""
+    settings = settings or get_settings()
+    consumer = queries.consumer(session, actor=actor, code=data.consumer)
+    require(
+        actor, "gateway.apply", queries.consumer_scope(consumer), what=f"consumer {consumer.code}"
+    )
+    if not consumer.active:
+        raise Conflict(f"consumer {consumer.code} is disabled")
+    resource = catalog_queries.get(session, actor=actor, code=data.resource)
+    if resource.state != "published":
+        raise Conflict(f"resource {resource.code} is not published", field="resource")
+    if resource.sharing == "none":
+        raise NotShared(
+            f"resource {resource.code} is 不予共享 (not shared) and cannot be applied for"
+        )
+    rights = list(dict.fromkeys(str(right) for right in data.rights))
+    if resource.grade == "L4" and Right.read in rights:
+        raise NotShared(
+            f"resource {resource.code} is graded L4 and never leaves the platform; "
+            "only verification can be applied for"
+        )
+    fields, clear = _check_fields(resource, data)
+    region = data.region or consumer.department.region_code
+    _check_region(session, consumer=consumer, resource=resource, region=region)
+    today = clock.now().date()
+    valid_from = data.valid_from or today
+    valid_until = data.valid_until or valid_from + timedelta(days=settings.gateway.grant_days)
+    if valid_until < valid_from or valid_until < today:
+        raise ValidationFailed(
+            "valid_until must be today or later, and not before valid_from", field="valid_until"
+        )
+    waiting = session.scalar(
+        select(Application.id).where(
+            Application.consumer_id == consumer.id,
+            Application.resource_id == resource.id,
+            Application.state.in_(("pending", "escalated")),
+        )
+    )
+    if waiting is not None:
+        raise Conflict(
+            f"consumer {consumer.code} already has application {waiting} for "
+            f"{resource.code} awaiting a decision"
+        )
+    now = clock.now()
+    application = Application(
+        consumer_id=consumer.id,
+        resource_id=resource.id,
+        fields=fields,
+        clear_fields=clear,
+        rights=rights,
+        purpose_code=data.purpose_code,
+        purpose=data.purpose,
+        legal_basis=data.legal_basis,
+        region_code=region,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        due_at=add_working_days(now, settings.gateway.decision_days),
+        submitted_by=actor.name,
+        submitted_at=now,
+    )
+    session.add(application)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_application.create",
+        object_type="gateway_application",
+        object_id=application.id,
+        object_repr=f"{consumer.code} → {resource.code}",
+        after=audit.snapshot(application),
+    )
+    if resource.sharing == "unconditional" and not clear:
+        _approve(
+            session,
+            actor=SYSTEM,
+            application=application,
+            decision=Decision(comment="无条件共享: granted after the checks"),
+            settings=settings,
+        )
+    return application
+
+
+def _approve(
+    session: Session,
+    *,
+    actor: Actor,
+    application: Application,
+    decision: Decision,
+    settings: Settings,
+) -> Grant:
+    resource = application.resource
+    approved_clear = (
+        set(application.clear_fields)
+        if decision.clear_fields is None
+        else set(decision.clear_fields)
+    )
+    beyond = approved_clear - set(application.clear_fields)
+    if beyond:
+        raise ValidationFailed(
+            f"{sorted(beyond)[0]!r} was not asked in clear; only asked fields can be approved",
+            field="clear_fields",
+        )
+    APPLICATION.fire(
+        session,
+        application,
+        "approve",
+        actor=actor,
+        scope=catalog_queries.scope_of(resource),
+        object_id=str(application.id),
+        comment=decision.comment,
+    )
+    application.decided_by = actor.name
+    application.decided_at = clock.now()
+    application.reason = decision.comment
+    kinds = {field.name: field.pii for field in resource.fields}
+    previous = queries.live_grant(
+        session, consumer_id=application.consumer_id, resource_id=resource.id
+    )
+    grant = Grant(
+        application_id=application.id,
+        consumer_id=application.consumer_id,
+        resource_id=resource.id,
+        fields={
+            name: str(
+                mode_for(
+                    pii=kinds[name],
+                    grade=resource.grade,
+                    approved_clear=name in approved_clear,
+                    settings=settings.gateway,
+                )
+            )
+            for name in application.fields
+        },
+        rights=list(application.rights),
+        purpose_code=application.purpose_code,
+        purpose=application.purpose,
+        region_code=application.region_code,
+        valid_from=application.valid_from,
+        valid_until=application.valid_until,
+        requests_per_second=decision.requests_per_second or settings.gateway.requests_per_second,
+        rows_per_day=decision.rows_per_day or settings.gateway.rows_per_day,
+        created_at=clock.now(),
+    )
+    session.add(grant)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_grant.create",
+        object_type="gateway_grant",
+        object_id=grant.id,
+        object_repr=f"{application.consumer.code} → {resource.code}",
+        after=audit.snapshot(grant),
+    )
+    if previous is not None:
+        GRANT.fire(
+            session,
+            previous,
+            "revoke",
+            actor=SYSTEM,
+            scope=catalog_queries.scope_of(resource),
+            object_id=str(previous.id),
+            comment=f"superseded by grant {grant.id}",
+        )
+    return grant
+
+
+def decide(
+    session: Session,
+    *,
+    actor: Actor,
+    application_id: int,
+    approve: bool,
+    decision: Decision,
+    settings: Settings | None = None,
+) -> Application:
+    """The provider's decision: approve (making a grant) or reject with a reason."""
+    application = queries.application(session, actor=actor, application_id=application_id)
+    if approve:
+        _approve(
+            session,
+            actor=actor,
+            application=application,
+            decision=decision,
+            settings=settings or get_settings(),
+        )
+    else:
+        APPLICATION.fire(
+            session,
+            application,
+            "reject",
+            actor=actor,
+            scope=catalog_queries.scope_of(application.resource),
+            object_id=str(application.id),
+            comment=decision.comment,
+        )
+        application.decided_by = actor.name
+        application.decided_at = clock.now()
+        application.reason = decision.comment
+    session.flush()
+    return application
+
+
+def withdraw(session: Session, *, actor: Actor, application_id: int) -> Application:
+    application = queries.application(session, actor=actor, application_id=application_id)
+    APPLICATION.fire(
+        session,
+        application,
+        "withdraw",
+        actor=actor,
+        scope=queries.consumer_scope(application.consumer),
+        object_id=str(application.id),
+    )
+    return application
+
+
+def change_grant(
+    session: Session, *, actor: Actor, grant_id: int, name: str, comment: str | None = None
+) -> Grant:
+    """Suspend, resume or revoke a grant (the provider's side decides)."""
+    grant = queries.grant(session, actor=actor, grant_id=grant_id)
+    if name not in ("suspend", "resume", "revoke"):
+        raise ValidationFailed(f"unknown grant action {name!r}", field="action")
+    GRANT.fire(
+        session,
+        grant,
+        name,
+        actor=actor,
+        scope=catalog_queries.scope_of(grant.resource),
+        object_id=str(grant.id),
+        comment=comment,
+    )
+    return grant
+
+
+# -- background jobs -------------------------------------------------------------------
+
+
+def escalate_overdue(db: Database, _worker: str = "") -> int:
+    """Pending applications past their decision deadline go to the platform operator."""
+    with db.transaction() as session:
+        overdue = list(
+            session.scalars(
+                select(Application).where(
+                    Application.state == "pending", Application.due_at < clock.now()
+                )
+            )
+        )
+        for application in overdue:
+            APPLICATION.fire(
+                session,
+                application,
+                "escalate",
+                actor=SYSTEM,
+                scope=None,
+                object_id=str(application.id),
+                comment=f"no decision by {application.due_at:%Y-%m-%d %H:%M} UTC",
+            )
+    return len(overdue)
+
+
+def expire_grants(db: Database, _worker: str = "") -> int:
+    today: date = clock.now().date()
+    with db.transaction() as session:
+        ended = list(
+            session.scalars(
+                select(Grant).where(
+                    Grant.state.in_(("active", "suspended")), Grant.valid_until < today
+                )
+            )
+        )
+        for grant in ended:
+            GRANT.fire(
+                session,
+                grant,
+                "expire",
+                actor=SYSTEM,
+                scope=None,
+                object_id=str(grant.id),
+                comment=f"valid until {grant.valid_until}",
+            )
+    return len(ended)
+
+
+def prune_counters(db: Database, _worker: str = "", *, settings: Settings | None = None) -> int:
+    """Forget nonces older than twice the skew window and per-second counters older than
+    an hour; daily counters stay for the usage statistics."""
+    settings = settings or get_settings()
+    now = clock.now()
+    nonce_horizon = now - timedelta(seconds=2 * settings.gateway.clock_skew_seconds)
+    second_horizon = f"s:{int((now - timedelta(hours=1)).timestamp()):012d}"
+    with db.transaction() as session:
+        nonces = session.execute(delete(Nonce).where(Nonce.seen_at < nonce_horizon)).rowcount
+        seconds = session.execute(
+            delete(Usage).where(Usage.window.startswith("s:"), Usage.window < second_horizon)
+        ).rowcount
+    return (nonces or 0) + (seconds or 0)
+
+
+@hookimpl
+def shuzhi_jobs() -> list[Job]:
+    return [
+        Job("gateway.escalate", escalate_overdue),
+        Job("gateway.expire", expire_grants),
+        Job("gateway.prune", prune_counters),
+    ]
+
+
+def verify_chain(session: Session, *, actor: Actor) -> ledger.Verification:
+    require(actor, "audit.read", what="the gateway access log")
+    return ledger.verify(session)
