@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from shuzhi import __version__
-from shuzhi.cli import catalog, db, lake, orgs, regions
+from shuzhi.cli import catalog, db, gateway, lake, orgs, regions
 from shuzhi.cli.common import JsonOption, database, print_json
 from shuzhi.core.errors import ShuzhiError
 from shuzhi.core.settings import get_settings, reference_markdown
@@ -33,6 +33,8 @@ app.add_typer(lake.quarantine_app, name="quarantine")
 app.add_typer(lake.lake_app, name="lake")
 app.add_typer(lake.quality_app, name="quality")
 app.add_typer(lake.sources_app, name="sources")
+app.add_typer(gateway.app, name="gateway")
+app.add_typer(gateway.audit_app, name="audit")
 
 demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
