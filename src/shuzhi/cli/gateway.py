@@ -10,7 +10,7 @@ import typer
 
 from shuzhi.cli.common import JsonOption, print_json, print_table, reading, writing
 from shuzhi.core.errors import ValidationFailed
-from shuzhi.gateway import queries, service
+from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.schemas import (
     ApplicationCreate,
     ConsumerCreate,
@@ -500,3 +500,43 @@ def access_log(
         ],
     )
     typer.echo(f"{len(rows)} of {total}")
+
+
+@app.command()
+def usage(
+    days: int = typer.Option(30, min=1, max=366, help="How many days back."),
+    consumer: str = typer.Option(None, help="Consumer code."),
+    resource: str = typer.Option(None, help="Resource code."),
+    json: JsonOption = False,
+) -> None:
+    """Calls, refusals and rows by day, consumer, resource and purpose."""
+    with reading() as (session, actor):
+        report = oversight.usage(
+            session, actor=actor, days=days, consumer=consumer, target=resource
+        )
+    if json:
+        print_json(report)
+        return
+    print_table(
+        [
+            (r.day, r.consumer or "-", r.target or "-", r.purpose or "", r.calls, r.refused, r.rows)
+            for r in report.rows
+        ],
+        ["day", "consumer", "target", "purpose", "calls", "refused", "rows"],
+    )
+
+
+@audit_app.command("flags")
+def access_log_flags(
+    days: int = typer.Option(14, min=1, max=92, help="How many days back."),
+    json: JsonOption = False,
+) -> None:
+    """Patterns in the access log worth a look, each saying why."""
+    with reading() as (session, actor):
+        found = oversight.flags(session, actor=actor, days=days)
+    if json:
+        print_json(found)
+        return
+    for flag in found.data:
+        typer.echo(f"{flag.day}  {flag.consumer}  {flag.title}: {flag.explanation}")
+    typer.echo(f"{len(found.data)} flags since {found.since}")

@@ -173,6 +173,29 @@ class GatewaySettings(Group):
         100_000, ge=1, description="Default rows a new grant may read per day."
     )
     grant_days: int = Field(365, ge=1, description="Default validity of an application.")
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        "Asia/Shanghai", description="Time zone of working hours and of daily usage."
+    )
+    working_hours: tuple[int, int] = Field(
+        (8, 20),
+        description="First and last hour of the working day; calls outside it, or on a "
+        "weekend, count towards the off-hours flag.",
+    )
+    flag_distinct_lookups: int = Field(
+        200,
+        ge=1,
+        description="Distinct records one consumer may look up (filters and verifications) "
+        "in a day before the auditor's page flags it.",
+    )
+    flag_regular_calls: int = Field(
+        24,
+        ge=3,
+        description="Calls in a day without a purpose, at near-constant intervals, that make "
+        "the machine-regular flag.",
+    )
+    flag_off_hours_calls: int = Field(
+        20, ge=1, description="Calls outside working hours in a day that make the flag."
+    )
     masking: dict[str, dict[str, MaskMode]] = Field(
         default_factory=lambda: {grade: dict(kinds) for grade, kinds in _DEFAULT_MASKING.items()},
         description="Mode of a personal field by resource grade and PII kind, as JSON "

@@ -10,6 +10,8 @@ refused call gets its own entry, and a call whose entry cannot be written fails.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -84,6 +86,7 @@ class Outcome:
     fields: list[str] = field(default_factory=list)
     masking: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    lookup: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -305,6 +308,7 @@ def _log(
         fields=outcome.fields if outcome else [],
         masking=outcome.masking if outcome else {},
         rows=outcome.rows if outcome else 0,
+        lookup=outcome.lookup if outcome else None,
         status=reply.status,
         outcome=slug,
         latency_ms=int((time.perf_counter() - call.started) * 1000),
@@ -367,7 +371,16 @@ def serve(
 
 def _refused(outcome: Outcome) -> Outcome:
     """What a refused call asked for: its grant and fields, but no rows went out."""
-    return Outcome(grant=outcome.grant, fields=outcome.fields)
+    return Outcome(grant=outcome.grant, fields=outcome.fields, lookup=outcome.lookup)
+
+
+def lookup_of(secret: bytes, values: list[tuple[str, str]]) -> str | None:
+    """A keyed hash of what a call looked for, or None when it looked for nothing."""
+    if not values:
+        return None
+    key = hmac.new(secret, b"gateway-lookup", hashlib.sha256).digest()
+    text = json.dumps(sorted(values), ensure_ascii=False)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def json_body(payload: Any) -> bytes:

@@ -39,6 +39,7 @@ COVERED = (
     "fields",
     "masking",
     "rows",
+    "lookup",
     "status",
     "outcome",
     "latency_ms",

@@ -173,6 +173,9 @@ class AccessLog(Base):
     fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     masking: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     rows: Mapped[int] = mapped_column(Integer, default=0)
+    # a keyed hash of the values looked up (filters, verified attributes): distinct ones
+    # can be counted without the log holding the values
+    lookup: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(40))
     latency_ms: Mapped[int] = mapped_column(Integer)

@@ -38,7 +38,7 @@ def _oversees(actor: Actor) -> bool:
     return any(allowed(actor, action) for action in OVERSIGHT)
 
 
-def _where(actor: Actor, actions: tuple[str, ...], department: ColumnElement[int]) -> list:
+def held_on(actor: Actor, actions: tuple[str, ...], department: ColumnElement[int]) -> list:
     """Conditions on a department id column that match what ``actor`` holds ``actions`` on
     (region scopes are applied through the department's region)."""
     conditions: list[ColumnElement[bool]] = []
@@ -64,7 +64,7 @@ def consumer_visible(actor: Actor) -> ColumnElement[bool]:
         return false()
     if _oversees(actor):
         return true()
-    return or_(false(), *_where(actor, CONSUMER_SIDE, Consumer.department_id))
+    return or_(false(), *held_on(actor, CONSUMER_SIDE, Consumer.department_id))
 
 
 def consumer(session: Session, *, actor: Actor, code: str) -> Consumer:
@@ -142,8 +142,8 @@ def _two_sided(actor: Actor, consumer_id: ColumnElement[int], resource_id: Colum
         return false()
     if _oversees(actor):
         return true()
-    consumer_side = _where(actor, CONSUMER_SIDE, Consumer.department_id)
-    provider_side = _where(actor, ("gateway.decide",), Resource.provider_id)
+    consumer_side = held_on(actor, CONSUMER_SIDE, Consumer.department_id)
+    provider_side = held_on(actor, ("gateway.decide",), Resource.provider_id)
     return or_(
         false(),
         consumer_id.in_(select(Consumer.id).where(or_(false(), *consumer_side))),
@@ -210,7 +210,7 @@ def applications(
         resource=resource,
     )
     if awaiting_me:
-        provider_side = _where(actor, ("gateway.decide",), Resource.provider_id)
+        provider_side = held_on(actor, ("gateway.decide",), Resource.provider_id)
         stmt = stmt.where(
             Application.state.in_(("pending", "escalated")),
             Application.resource_id.in_(select(Resource.id).where(or_(false(), *provider_side))),

@@ -28,7 +28,7 @@ from shuzhi.core import clock
 from shuzhi.core.errors import NotFound, ValidationFailed
 from shuzhi.core.settings import Settings
 from shuzhi.gateway import masking, queries
-from shuzhi.gateway.calls import Caller, Outcome, check_limits, json_body
+from shuzhi.gateway.calls import Caller, Outcome, check_limits, json_body, lookup_of
 from shuzhi.gateway.models import Application, Grant
 from shuzhi.gateway.rules import (
     CursorExpired,
@@ -294,6 +294,9 @@ def records(
     if form not in ("json", "csv"):
         raise ValidationFailed("format is json or csv", field="format")
     conditions, values = _filters(grant, known, params)
+    outcome.lookup = lookup_of(
+        settings.secret(), [(name, text) for name, text in params if name not in RESERVED]
+    )
     order: list[str] = []
     for part in (_one(params, "sort") or "").split(","):
         name = part.strip()
@@ -411,6 +414,9 @@ def verify(
     grant = _grant(session, caller, resource, Right.verify)
     outcome.grant = grant
     outcome.fields = list(attributes)
+    outcome.lookup = lookup_of(
+        settings.secret(), [(name, str(value)) for name, value in attributes.items()]
+    )
     known = {item.name: item for item in resource.fields}
     conditions: list[str] = []
     values: list[Any] = []

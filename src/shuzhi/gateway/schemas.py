@@ -233,3 +233,42 @@ class ChainReport(BaseModel):
     entries: int
     first_bad: int | None = Field(None, description="seq of the first entry that does not match")
     reason: str | None = None
+
+
+class UsageRow(BaseModel):
+    day: str
+    consumer: str | None
+    target: str | None
+    purpose: str | None
+    calls: int
+    refused: int
+    rows: int
+
+
+class UsageTotal(BaseModel):
+    key: str
+    calls: int
+    refused: int
+    rows: int
+
+
+class UsageReport(BaseModel):
+    since: str
+    rows: list[UsageRow]
+    by_consumer: list[UsageTotal]
+    by_target: list[UsageTotal]
+    by_day: list[UsageTotal]
+
+
+class Flag(BaseModel):
+    kind: str = Field(description="distinct_lookups, machine_regular or off_hours")
+    title: str
+    consumer: str
+    day: str
+    calls: int
+    explanation: str
+
+
+class FlagList(BaseModel):
+    since: str
+    data: list[Flag]

@@ -10,7 +10,7 @@ from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
 from shuzhi.catalog.schemas import HistoryEntry
 from shuzhi.core.errors import NotFound
-from shuzhi.gateway import queries, service
+from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.models import Credential
 from shuzhi.gateway.schemas import (
     AccessLogList,
@@ -25,8 +25,10 @@ from shuzhi.gateway.schemas import (
     CredentialList,
     CredentialPublic,
     Decision,
+    FlagList,
     GrantList,
     GrantPublic,
+    UsageReport,
 )
 
 router = APIRouter(prefix=f"{PREFIX}/gateway", tags=["gateway"])
@@ -250,7 +252,28 @@ def change_grant(
         return queries.grant_public(item)
 
 
-# -- the access log --------------------------------------------------------------------------
+# -- usage and the access log --------------------------------------------------------
+
+
+@router.get("/usage", response_model=UsageReport)
+def usage(
+    session: SessionDep,
+    actor: ActorDep,
+    days: int = Query(30, ge=1, le=366),
+    consumer: str | None = None,
+    resource: str | None = None,
+) -> UsageReport:
+    """Calls, refusals and rows by day, consumer, resource and purpose: all of them for
+    auditors, otherwise those of the caller's systems and on its department's resources."""
+    return oversight.usage(session, actor=actor, days=days, consumer=consumer, target=resource)
+
+
+@audit_router.get("/access-log/flags", response_model=FlagList)
+def access_log_flags(
+    session: SessionDep, actor: ActorDep, days: int = Query(14, ge=1, le=92)
+) -> FlagList:
+    """Patterns worth an auditor's look, each explaining itself."""
+    return oversight.flags(session, actor=actor, days=days)
 
 
 @audit_router.get("/access-log", response_model=AccessLogList)

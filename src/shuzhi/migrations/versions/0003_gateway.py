@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("fields", shuzhi.core.dialect._JSON(), nullable=False),
         sa.Column("masking", shuzhi.core.dialect._JSON(), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("lookup", sa.String(length=32), nullable=True),
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("outcome", sa.String(length=40), nullable=False),
         sa.Column("latency_ms", sa.Integer(), nullable=False),
