@@ -113,7 +113,7 @@ def test_the_lifecycle_leaves_resources_in_every_state_but_withdrawn(
 
 def test_every_role_has_a_login_with_the_demo_password(db: Database, tmp_path: Path) -> None:
     summary = build(db, seed=SEED, data_dir=tmp_path, scale=0)
-    assert len(summary["logins"]) == 9
+    assert len(summary["logins"]) == 10
     assert summary["password"] == DEMO_PASSWORD
 
     with db.transaction() as session:

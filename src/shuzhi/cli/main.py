@@ -152,6 +152,12 @@ def demo_build(
             f"{summary['batches']} batches loaded {summary['rows_loaded']:,} rows, "
             f"{summary['rows_quarantined']:,} quarantined"
         )
+        shown = summary.get("gateway", {})
+        if shown.get("access_key"):
+            typer.echo(
+                f"gateway: consumer {shown['consumer']} signs with key {shown['access_key']} "
+                f"and secret {shown['secret']} (see docs/how-to/gateway.md)"
+            )
 
 
 @docs_app.command("generate")

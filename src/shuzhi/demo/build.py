@@ -21,6 +21,7 @@ from shuzhi.core.db import Database
 from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import CREDIT_CODE_CHARS, credit_code_check
+from shuzhi.demo import gateway as demo_gateway
 from shuzhi.demo.synthetic import write_sources
 from shuzhi.lake import service as lake
 from shuzhi.lake.connectors import SourceSpec
@@ -51,6 +52,7 @@ LOGINS = (
     DemoLogin("scjgj_officer", "省市场监管局数据专员", "data_officer", "zj_scjgj"),
     DemoLogin("wjw_admin", "省卫生健康委部门管理员", "department_admin", "zj_wjw"),
     DemoLogin("hz_officer", "杭州市数据资源管理局数据专员", "data_officer", "hz_sjj"),
+    DemoLogin("mzt_app", "省民政厅社会救助系统负责人", "app_owner", "zj_mzt"),
     DemoLogin("analyst", "省统计局分析员", "analyst", "zj_tjj"),
     DemoLogin("reform", "省委改革办", "reform_office", "zj_ggb"),
     DemoLogin("auditor", "审计监督员", "auditor", None),
@@ -232,6 +234,9 @@ def build(
         if scale > 0
         else {"batches": 0, "rows_loaded": 0, "rows_quarantined": 0}
     )
+    gateway = demo_gateway.build(
+        database, seed=seed, settings=get_settings().model_copy(update={"data_dir": data_dir})
+    )
     summary = {
         "seed": seed,
         "regions_created": loaded.created,
@@ -239,6 +244,7 @@ def build(
         "resources": total,
         "resources_created": len(applied.created),
         **lake_totals,
+        "gateway": gateway,
         "password": DEMO_PASSWORD,
         "logins": [asdict(login) for login in LOGINS],
     }

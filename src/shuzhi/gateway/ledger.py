@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from shuzhi.gateway.models import AccessLog, ChainHead
@@ -61,12 +61,17 @@ def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-def append(session: Session, **entry: Any) -> AccessLog:
-    """Add the next entry to the caller's transaction; it commits or fails with it."""
+def _head(session: Session) -> ChainHead:
     head = session.scalars(select(ChainHead).where(ChainHead.id == 1).with_for_update()).first()
     if head is None:
         head = ChainHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
+    return head
+
+
+def append(session: Session, **entry: Any) -> AccessLog:
+    """Add the next entry to the caller's transaction; it commits or fails with it."""
+    head = _head(session)
     entry = {**entry, "seq": head.seq + 1}
     digest = entry_hash(head.hash, entry)
     row = AccessLog(**entry, prev_hash=head.hash, hash=digest)
@@ -75,6 +80,25 @@ def append(session: Session, **entry: Any) -> AccessLog:
     head.hash = digest
     session.flush()
     return row
+
+
+def append_many(session: Session, entries: list[dict[str, Any]]) -> int:
+    """Add entries in order under one lock of the head, inserted together (history
+    imported or generated at once)."""
+    head = _head(session)
+    rows: list[dict[str, Any]] = []
+    seq, prev = head.seq, head.hash
+    for entry in entries:
+        seq += 1
+        item = {**entry, "seq": seq}
+        digest = entry_hash(prev, item)
+        rows.append({**item, "prev_hash": prev, "hash": digest})
+        prev = digest
+    if rows:
+        session.execute(insert(AccessLog), rows)
+        head.seq, head.hash = seq, prev
+        session.flush()
+    return len(rows)
 
 
 @dataclass(frozen=True)
