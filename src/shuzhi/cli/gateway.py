@@ -3,7 +3,9 @@ the gateway's access log."""
 
 from __future__ import annotations
 
+import json as jsonlib
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +18,7 @@ from shuzhi.gateway.schemas import (
     ConsumerCreate,
     CredentialIssued,
     Decision,
+    ServiceCreate,
 )
 
 app = typer.Typer(help="The sharing gateway (数据共享网关).", no_args_is_help=True)
@@ -23,6 +26,10 @@ consumers_app = typer.Typer(help="Application systems that call the gateway.", n
 credentials_app = typer.Typer(help="Access keys of consumers.", no_args_is_help=True)
 app.add_typer(consumers_app, name="consumers")
 app.add_typer(credentials_app, name="credentials")
+services_app = typer.Typer(
+    help="Department services behind the gateway (业务协同).", no_args_is_help=True
+)
+app.add_typer(services_app, name="services")
 audit_app = typer.Typer(help="The gateway's hash-chained access log.", no_args_is_help=True)
 
 Consumer = Annotated[str, typer.Argument(help="Consumer code.")]
@@ -540,3 +547,57 @@ def access_log_flags(
     for flag in found.data:
         typer.echo(f"{flag.day}  {flag.consumer}  {flag.title}: {flag.explanation}")
     typer.echo(f"{len(found.data)} flags since {found.since}")
+
+
+# -- services ---------------------------------------------------------------------------
+
+
+@services_app.command("list")
+def list_services(json: JsonOption = False) -> None:
+    """Services registered at the gateway."""
+    with reading() as (session, actor):
+        rows = [queries.service_public(item) for item in queries.services(session, actor=actor)]
+    if json:
+        print_json({"data": rows, "count": len(rows)})
+        return
+    print_table(
+        [(r.code, r.provider, r.base_url, ",".join(r.methods), " ".join(r.paths)) for r in rows],
+        ["code", "provider", "base url", "methods", "paths"],
+    )
+
+
+@services_app.command("register")
+def register_service(
+    resource: str = typer.Argument(..., help="The catalog resource the service is."),
+    base_url: str = typer.Option(..., help="http(s)://host[:port]/path on the allow-list."),
+    methods: str = typer.Option("GET", help="Comma-separated methods (GET,POST,...)."),
+    paths: str = typer.Option("/**", help="Comma-separated path patterns (* and **)."),
+    timeout: int = typer.Option(10, min=1, max=120, help="Seconds to wait for an answer."),
+    max_kb: int = typer.Option(1024, min=1, help="Largest answer passed back, KiB."),
+    openapi: Path = typer.Option(None, help="The service's OpenAPI document (JSON)."),
+    json: JsonOption = False,
+) -> None:
+    """Register a department's service behind the gateway, or change it."""
+    document = None
+    if openapi is not None:
+        try:
+            document = jsonlib.loads(openapi.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValidationFailed(
+                f"cannot read {openapi} as JSON: {exc}", field="openapi"
+            ) from None
+    data = ServiceCreate(
+        resource=resource,
+        base_url=base_url,
+        methods=_names(methods),
+        paths=_names(paths),
+        timeout_seconds=timeout,
+        max_response_kb=max_kb,
+        openapi=document,
+    )
+    with writing() as (session, actor):
+        public = queries.service_public(service.register_service(session, actor=actor, data=data))
+    if json:
+        print_json(public)
+        return
+    typer.echo(f"service {public.code} registered at {public.base_url}")

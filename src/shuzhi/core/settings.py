@@ -176,6 +176,11 @@ class GatewaySettings(Group):
     timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
         "Asia/Shanghai", description="Time zone of working hours and of daily usage."
     )
+    service_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (host or host:port) a department service may be registered on; "
+        "the proxy calls nothing else. Empty: no service can be registered.",
+    )
     working_hours: tuple[int, int] = Field(
         (8, 20),
         description="First and last hour of the working day; calls outside it, or on a "

@@ -82,6 +82,7 @@ class Outcome:
 
     body: bytes = b""
     media_type: str = "application/json"
+    status: int = 200
     grant: Grant | None = None
     fields: list[str] = field(default_factory=list)
     masking: dict[str, str] = field(default_factory=dict)
@@ -332,7 +333,7 @@ def serve(
         with db.session() as session:
             caller = authenticate(session, call, settings=settings)
             work(session, caller, outcome)
-        reply = Reply(200, outcome.body, outcome.media_type, outcome.headers)
+        reply = Reply(outcome.status, outcome.body, outcome.media_type, outcome.headers)
         with db.transaction() as session:
             _remember(session, caller)
             if outcome.grant is not None:
@@ -346,7 +347,7 @@ def serve(
                 target=target,
                 reply=reply,
                 outcome=outcome,
-                slug="ok",
+                slug="ok" if reply.status < 400 else f"upstream-{reply.status}",
             )
         return reply
     except ShuzhiError as exc:

@@ -122,6 +122,29 @@ class Grant(Base):
     resource: Mapped[Resource] = relationship(lazy="joined")
 
 
+class Service(Base):
+    """A department's service (业务协同) behind the gateway: a catalog resource that
+    consumers call through ``/gateway/v1/services/{code}/…`` with a ``call`` grant."""
+
+    __tablename__ = "gateway_service"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_resource.id", ondelete="CASCADE"), unique=True
+    )
+    base_url: Mapped[str] = mapped_column(String(500))
+    methods: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # path patterns under the base URL; * stands for one segment, ** for the rest
+    paths: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    max_response_kb: Mapped[int] = mapped_column(Integer)
+    openapi: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    registered_by: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    resource: Mapped[Resource] = relationship(lazy="joined")
+
+
 class Nonce(Base):
     """Nonces seen within the skew window, so that a captured call cannot be replayed."""
 

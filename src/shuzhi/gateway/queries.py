@@ -13,7 +13,7 @@ from shuzhi.catalog.schemas import HistoryEntry
 from shuzhi.core import clock, workflow
 from shuzhi.core.errors import NotFound
 from shuzhi.core.permissions import Actor, Scope, allowed, require
-from shuzhi.gateway.models import AccessLog, Application, Consumer, Credential, Grant
+from shuzhi.gateway.models import AccessLog, Application, Consumer, Credential, Grant, Service
 from shuzhi.gateway.rules import APPLICATION, GRANT
 from shuzhi.gateway.schemas import (
     AccessLogPublic,
@@ -22,6 +22,7 @@ from shuzhi.gateway.schemas import (
     CredentialPublic,
     GrantField,
     GrantPublic,
+    ServicePublic,
 )
 from shuzhi.orgs.models import Department
 
@@ -400,4 +401,47 @@ def access_log_public(row: AccessLog) -> AccessLogPublic:
         latency_ms=row.latency_ms,
         response_sha256=row.response_sha256,
         hash=row.hash,
+    )
+
+
+# -- services ---------------------------------------------------------------------------
+
+
+def services(session: Session, *, actor: Actor) -> list[Service]:
+    """Services registered at the gateway, of published resources the actor may see."""
+    from shuzhi.catalog.queries import visible
+
+    return list(
+        session.scalars(
+            select(Service)
+            .join(Resource, Resource.id == Service.resource_id)
+            .where(visible(actor))
+            .order_by(Resource.code)
+        )
+    )
+
+
+def service(session: Session, *, actor: Actor, code: str) -> Service:
+    from shuzhi.catalog.queries import get
+
+    resource = get(session, actor=actor, code=code)
+    found = session.scalar(select(Service).where(Service.resource_id == resource.id))
+    if found is None:
+        raise NotFound(f"resource {code} has no service registered at the gateway")
+    return found
+
+
+def service_public(item: Service) -> ServicePublic:
+    return ServicePublic(
+        code=item.resource.code,
+        name=item.resource.name,
+        provider=item.resource.provider.code,
+        base_url=item.base_url,
+        methods=list(item.methods),
+        paths=list(item.paths),
+        timeout_seconds=item.timeout_seconds,
+        max_response_kb=item.max_response_kb,
+        openapi=item.openapi,
+        registered_by=item.registered_by,
+        registered_at=item.registered_at,
     )

@@ -70,7 +70,7 @@ def _engine(settings: Settings) -> duckdb.DuckDBPyConnection:
 # -- the grant ---------------------------------------------------------------------------
 
 
-def _resource(session: Session, code: str) -> Resource:
+def shared_resource(session: Session, code: str) -> Resource:
     resource = session.scalar(select(Resource).where(Resource.code == code))
     if resource is None or resource.state != "published":
         raise NotFound(f"no published catalog resource {code!r}")
@@ -79,7 +79,7 @@ def _resource(session: Session, code: str) -> Resource:
     return resource
 
 
-def _grant(session: Session, caller: Caller, resource: Resource, right: Right) -> Grant:
+def grant_in_force(session: Session, caller: Caller, resource: Resource, right: Right) -> Grant:
     grant = queries.live_grant(session, consumer_id=caller.consumer_id, resource_id=resource.id)
     if grant is None:
         raise NoGrant(f"consumer {caller.consumer_code} holds no grant on {resource.code}")
@@ -266,8 +266,8 @@ def records(
     lake: Lake,
     settings: Settings,
 ) -> None:
-    resource = _resource(session, code)
-    grant = _grant(session, caller, resource, Right.read)
+    resource = shared_resource(session, code)
+    grant = grant_in_force(session, caller, resource, Right.read)
     outcome.grant = grant
     known = {item.name: item for item in resource.fields}
     visible = [name for name, mode in grant.fields.items() if mode != MaskMode.hidden]
@@ -410,8 +410,8 @@ def verify(
     settings: Settings,
 ) -> None:
     """数据核验: whether one record has all the given values; nothing else is answered."""
-    resource = _resource(session, code)
-    grant = _grant(session, caller, resource, Right.verify)
+    resource = shared_resource(session, code)
+    grant = grant_in_force(session, caller, resource, Right.verify)
     outcome.grant = grant
     outcome.fields = list(attributes)
     outcome.lookup = lookup_of(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from shuzhi.core.enums import LabeledEnum
-from shuzhi.core.errors import NotFound, PermissionDenied, Unauthenticated
+from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, Unauthenticated
 from shuzhi.core.workflow import Machine, State, Transition
 
 CONSUMER_CODE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
@@ -18,6 +18,10 @@ PURPOSE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{1,63}$")
 class Right(LabeledEnum):
     read = ("read", "数据查询", "read records")
     verify = ("verify", "数据核验", "verify attributes")
+    call = ("call", "接口调用", "call the service")
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class MaskMode(LabeledEnum):
@@ -189,3 +193,26 @@ class CursorExpired(NotFound):
     slug = "cursor-expired"
     title = "The page this cursor points into is gone"
     status = 410
+
+
+class MethodNotAllowed(ShuzhiError):
+    slug = "method-not-allowed"
+    title = "The service does not take this method"
+    status = 405
+
+
+class PathNotAllowed(PermissionDenied):
+    slug = "path-not-allowed"
+    title = "The service does not offer this path"
+
+
+class UpstreamFailed(ShuzhiError):
+    slug = "upstream-error"
+    title = "The department's service failed"
+    status = 502
+
+
+class UpstreamTimeout(ShuzhiError):
+    slug = "upstream-timeout"
+    title = "The department's service did not answer in time"
+    status = 504

@@ -73,7 +73,11 @@ class ApplicationCreate(BaseModel):
 
     consumer: str = Field(max_length=64)
     resource: str = Field(max_length=64)
-    fields: list[str] = Field(min_length=1, max_length=FIELDS_MAX)
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=FIELDS_MAX,
+        description="fields to read or verify; none for a grant to call a service only",
+    )
     clear_fields: list[str] = Field(
         default_factory=list,
         max_length=FIELDS_MAX,
@@ -272,3 +276,39 @@ class Flag(BaseModel):
 class FlagList(BaseModel):
     since: str
     data: list[Flag]
+
+
+class ServiceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    resource: str = Field(max_length=64, description="the catalog resource the service is")
+    base_url: str = Field(max_length=500, description="http(s)://host[:port]/path, no query")
+    methods: list[str] = Field(default_factory=lambda: ["GET"], min_length=1, max_length=5)
+    paths: list[str] = Field(
+        default_factory=lambda: ["/**"],
+        min_length=1,
+        max_length=100,
+        description="path patterns under the base URL: * one segment, ** the rest",
+    )
+    timeout_seconds: int = Field(10, ge=1, le=120)
+    max_response_kb: int = Field(1024, ge=1, le=102_400)
+    openapi: dict[str, Any] | None = Field(None, description="the service's OpenAPI document")
+
+
+class ServicePublic(BaseModel):
+    code: str
+    name: str
+    provider: str
+    base_url: str
+    methods: list[str]
+    paths: list[str]
+    timeout_seconds: int
+    max_response_kb: int
+    openapi: dict[str, Any] | None
+    registered_by: str
+    registered_at: datetime
+
+
+class ServiceList(BaseModel):
+    data: list[ServicePublic]
+    count: int

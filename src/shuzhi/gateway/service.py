@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -23,9 +24,24 @@ from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, queries
 from shuzhi.gateway.masking import mode_for
-from shuzhi.gateway.models import Application, Consumer, Credential, Grant, Nonce, Usage
-from shuzhi.gateway.rules import ACCESS_KEY_PREFIX, APPLICATION, GRANT, NotShared, Right
-from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision
+from shuzhi.gateway.models import (
+    Application,
+    Consumer,
+    Credential,
+    Grant,
+    Nonce,
+    Service,
+    Usage,
+)
+from shuzhi.gateway.rules import (
+    ACCESS_KEY_PREFIX,
+    APPLICATION,
+    GRANT,
+    HTTP_METHODS,
+    NotShared,
+    Right,
+)
+from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision, ServiceCreate
 from shuzhi.orgs import queries as orgs_queries
 from shuzhi.regions import queries as regions
 
@@ -265,12 +281,19 @@ def apply(
             f"resource {resource.code} is 不予共享 (not shared) and cannot be applied for"
         )
     rights = list(dict.fromkeys(str(right) for right in data.rights))
-    if resource.grade == "L4" and Right.read in rights:
+    if resource.grade == "L4" and (Right.read in rights or Right.call in rights):
         raise NotShared(
             f"resource {resource.code} is graded L4 and never leaves the platform; "
             "only verification can be applied for"
         )
+    if Right.call in rights and registered_service(session, resource.id) is None:
+        raise ValidationFailed(
+            f"resource {resource.code} has no service registered at the gateway to call",
+            field="rights",
+        )
     fields, clear = _check_fields(resource, data)
+    if not fields and rights != [Right.call]:
+        raise ValidationFailed("name the fields to read or verify", field="fields")
     region = data.region or consumer.department.region_code
     _check_region(session, consumer=consumer, resource=resource, region=region)
     today = clock.now().date()
@@ -482,6 +505,96 @@ def change_grant(
         comment=comment,
     )
     return grant
+
+
+# -- services ------------------------------------------------------------------------
+
+
+def registered_service(session: Session, resource_id: int) -> Service | None:
+    return session.scalar(select(Service).where(Service.resource_id == resource_id))
+
+
+def _host_allowed(host: str, port: int | None, allowed_hosts: list[str]) -> bool:
+    for entry in allowed_hosts:
+        name, _, wanted = entry.strip().lower().partition(":")
+        if name == host.lower() and (not wanted or (port is not None and wanted == str(port))):
+            return True
+    return False
+
+
+def _check_service(data: ServiceCreate, settings: Settings) -> tuple[str, list[str], list[str]]:
+    url = urlsplit(data.base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValidationFailed("base_url must be an http:// or https:// URL", field="base_url")
+    if url.query or url.fragment or url.username or url.password:
+        raise ValidationFailed("base_url takes no query, fragment or credentials", field="base_url")
+    try:
+        port = url.port
+    except ValueError:
+        raise ValidationFailed("base_url has an invalid port", field="base_url") from None
+    if not _host_allowed(url.hostname, port, settings.gateway.service_hosts):
+        where = f"{url.hostname}:{port}" if port else url.hostname
+        raise ValidationFailed(
+            f"{where} is not on the operator's allow-list of service hosts "
+            "(SHUZHI_GATEWAY__SERVICE_HOSTS)",
+            field="base_url",
+        )
+    methods = list(dict.fromkeys(method.upper() for method in data.methods))
+    unknown = [method for method in methods if method not in HTTP_METHODS]
+    if unknown:
+        raise ValidationFailed(
+            f"method {unknown[0]!r} is not one of {', '.join(HTTP_METHODS)}", field="methods"
+        )
+    paths = list(dict.fromkeys(data.paths))
+    for path in paths:
+        if not path.startswith("/") or ".." in path or any(c in path for c in "?#\\ "):
+            raise ValidationFailed(
+                f"path pattern {path!r} must start with / and hold no .., ?, # or spaces",
+                field="paths",
+            )
+    return data.base_url.rstrip("/"), methods, paths
+
+
+def register_service(
+    session: Session, *, actor: Actor, data: ServiceCreate, settings: Settings | None = None
+) -> Service:
+    """Put a department's service behind the gateway, or change how it is reached."""
+    settings = settings or get_settings()
+    resource = catalog_queries.get(session, actor=actor, code=data.resource)
+    require(
+        actor,
+        "gateway.services",
+        catalog_queries.scope_of(resource),
+        what=f"resource {resource.code}",
+    )
+    if resource.state != "published":
+        raise Conflict(f"resource {resource.code} is not published", field="resource")
+    base_url, methods, paths = _check_service(data, settings)
+    found = registered_service(session, resource.id)
+    before = audit.snapshot(found) if found else None
+    if found is None:
+        found = Service(resource_id=resource.id)
+        session.add(found)
+    found.base_url = base_url
+    found.methods = methods
+    found.paths = paths
+    found.timeout_seconds = data.timeout_seconds
+    found.max_response_kb = data.max_response_kb
+    found.openapi = data.openapi
+    found.registered_by = actor.name
+    found.registered_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="gateway_service.register",
+        object_type="gateway_service",
+        object_id=resource.code,
+        object_repr=resource.name,
+        before=before,
+        after=audit.snapshot(found),
+    )
+    return found
 
 
 # -- background jobs -------------------------------------------------------------------

@@ -37,7 +37,8 @@ ACTIONS = {
     "gateway.apply": "apply for resources on behalf of the department's application systems",
     "gateway.decide": "approve or reject applications for the department's resources, "
     "and suspend or revoke their grants",
-    "gateway.operate": "run the gateway: escalated applications, every grant, services",
+    "gateway.services": "register the department's services behind the gateway",
+    "gateway.operate": "run the gateway: escalated applications and every grant",
 }
 
 BUILTIN_ROLES = (
@@ -57,6 +58,7 @@ BUILTIN_ROLES = (
             "gateway.manage_consumers",
             "gateway.apply",
             "gateway.decide",
+            "gateway.services",
         ),
     ),
     RoleSpec(
@@ -72,6 +74,7 @@ BUILTIN_ROLES = (
             "lake.read",
             "gateway.apply",
             "gateway.decide",
+            "gateway.services",
         ),
     ),
     RoleSpec(

@@ -28,6 +28,9 @@ from shuzhi.gateway.schemas import (
     FlagList,
     GrantList,
     GrantPublic,
+    ServiceCreate,
+    ServiceList,
+    ServicePublic,
     UsageReport,
 )
 
@@ -121,6 +124,27 @@ def revoke_credential(access_key: str, database: DatabaseDep, actor: ActorDep) -
         return queries.credential_public(
             service.revoke_credential(session, actor=actor, access_key=access_key)
         )
+
+
+# -- services -------------------------------------------------------------------------------
+
+
+@router.get("/services", response_model=ServiceList)
+def list_services(session: SessionDep, actor: ActorDep) -> ServiceList:
+    found = queries.services(session, actor=actor)
+    return ServiceList(data=[queries.service_public(item) for item in found], count=len(found))
+
+
+@router.get("/services/{code}", response_model=ServicePublic)
+def get_service(code: str, session: SessionDep, actor: ActorDep) -> ServicePublic:
+    return queries.service_public(queries.service(session, actor=actor, code=code))
+
+
+@router.put("/services", response_model=ServicePublic)
+def register_service(body: ServiceCreate, database: DatabaseDep, actor: ActorDep) -> ServicePublic:
+    """Register a department's service behind the gateway (or change it)."""
+    with database.transaction() as session:
+        return queries.service_public(service.register_service(session, actor=actor, data=body))
 
 
 # -- applications --------------------------------------------------------------------------

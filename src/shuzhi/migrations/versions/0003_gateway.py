@@ -1,4 +1,4 @@
-"""gateway: consumers, credentials, applications, grants, nonces, usage, access log
+"""gateway: consumers, credentials, applications, grants, services, nonces, usage, access log
 
 Revision ID: 0003
 Revises: 0002
@@ -166,6 +166,27 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "gateway_service",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("resource_id", sa.Integer(), nullable=False),
+        sa.Column("base_url", sa.String(length=500), nullable=False),
+        sa.Column("methods", shuzhi.core.dialect._JSON(), nullable=False),
+        sa.Column("paths", shuzhi.core.dialect._JSON(), nullable=False),
+        sa.Column("timeout_seconds", sa.Integer(), nullable=False),
+        sa.Column("max_response_kb", sa.Integer(), nullable=False),
+        sa.Column("openapi", shuzhi.core.dialect._JSON(), nullable=True),
+        sa.Column("registered_by", sa.String(length=64), nullable=False),
+        sa.Column("registered_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["resource_id"],
+            ["catalog_resource.id"],
+            name=op.f("fk_gateway_service_resource_id_catalog_resource"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gateway_service")),
+        sa.UniqueConstraint("resource_id", name=op.f("uq_gateway_service_resource_id")),
+    )
+    op.create_table(
         "gateway_grant",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("application_id", sa.Integer(), nullable=False),
@@ -237,6 +258,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_gateway_grant_lookup")
 
     op.drop_table("gateway_grant")
+    op.drop_table("gateway_service")
     with op.batch_alter_table("gateway_credential", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_gateway_credential_consumer_id"))
 
