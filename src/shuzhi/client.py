@@ -24,8 +24,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from shuzhi.gateway import signing
+
+SAFE_IN_HEADER = "-._~:/@+=, "
 
 Params = Mapping[str, Any] | list[tuple[str, Any]] | None
 
@@ -111,10 +114,11 @@ class Client:
             signing.HEADER_NONCE: nonce,
             signing.HEADER_SIGNATURE: signing.sign(self.secret, text),
         }
+        # headers carry Latin-1 only: Chinese purposes and names travel percent-encoded
         if self.purpose:
-            headers[signing.HEADER_PURPOSE] = self.purpose
+            headers[signing.HEADER_PURPOSE] = quote(self.purpose, safe=SAFE_IN_HEADER)
         if self.user:
-            headers[signing.HEADER_USER] = self.user
+            headers[signing.HEADER_USER] = quote(self.user, safe=SAFE_IN_HEADER)
         if body:
             headers["Content-Type"] = "application/json"
         return headers

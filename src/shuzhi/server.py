@@ -39,7 +39,7 @@ SECURITY_HEADERS = {
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return (
-        path.startswith(("/api/", "/gateway/"))
+        path.startswith(("/api/", "/gateway/v1/"))  # the cockpit's gateway pages are HTML
         or path in ("/healthz", "/readyz", "/metrics")
         or "application/json" in request.headers.get("accept", "")
     )

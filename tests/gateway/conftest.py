@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 from shuzhi.server import create_app
 from tests.conftest import World
 from tests.gateway.data import Gateway, load_people, make_consumer, people_doc
+from tests.lake import conftest as lake_fixtures
 from tests.lake.data import publish
+
+# the lake's fixtures, which the SQLite `gateway` fixture builds on
+lake_template = lake_fixtures.lake_template
+lake_world = lake_fixtures.lake_world
 
 
 def _gateway(world: World, tmp_path: Path) -> Iterator[Gateway]:

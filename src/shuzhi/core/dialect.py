@@ -107,16 +107,34 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _insert(session: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_new(
+    session: Any, table: Any, values: dict[str, Any], *, unique: tuple[str, ...]
+) -> bool:
+    """Insert the row unless one with the same ``unique`` columns exists; whether it was
+    new. One statement, no savepoint: a concurrent twin makes this one a no-op."""
+    stmt = (
+        _insert(session)(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(*(table.c[name] for name in unique))
+    )
+    return session.execute(stmt).first() is not None
+
+
 def add_to_counter(
     session: Any, table: Any, *, keys: dict[str, Any], amounts: dict[str, int]
 ) -> tuple[int, ...]:
     """Add ``amounts`` to the row of ``table`` at ``keys`` (made if missing) in one
     statement, and return the new totals: several server processes count together."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**keys, **amounts)
+    stmt = _insert(session)(table).values(**keys, **amounts)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: table.c[name] + stmt.excluded[name] for name in amounts},

@@ -17,19 +17,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import unquote
 
-from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from shuzhi.core import clock
 from shuzhi.core.db import Database
-from shuzhi.core.dialect import add_to_counter
+from shuzhi.core.dialect import add_to_counter, insert_new
 from shuzhi.core.errors import RateLimited, ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings
 from shuzhi.gateway import ledger, signing
-from shuzhi.gateway.models import Credential, Grant, Nonce, Usage
+from shuzhi.gateway.models import Consumer, Credential, Grant, Nonce, Usage
 from shuzhi.gateway.queries import credential_state
 from shuzhi.gateway.rules import (
     BadSignature,
@@ -75,6 +75,14 @@ class Caller:
     touch: bool
 
 
+class Limited(Protocol):
+    """What the limits need of a grant (the model or a call's view of it)."""
+
+    id: int
+    requests_per_second: int
+    rows_per_day: int
+
+
 @dataclass
 class Outcome:
     """What an operation answers, and what the access log records about it. The operation
@@ -83,7 +91,7 @@ class Outcome:
     body: bytes = b""
     media_type: str = "application/json"
     status: int = 200
-    grant: Grant | None = None
+    grant: Limited | None = None
     fields: list[str] = field(default_factory=list)
     masking: dict[str, str] = field(default_factory=dict)
     rows: int = 0
@@ -137,14 +145,28 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         and nonce.replace("-", "").replace("_", "").isalnum()
     ):
         raise Unsigned(f"{signing.HEADER_NONCE} must be {low} to {high} letters, digits, - or _")
-    credential = session.scalar(select(Credential).where(Credential.access_key == key[:40]))
+    credential = session.execute(
+        select(
+            Credential.id,
+            Credential.access_key,
+            Credential.salt,
+            Credential.consumer_id,
+            Credential.expires_at,
+            Credential.revoked_at,
+            Credential.last_used_at,
+            Consumer.code.label("consumer_code"),
+            Consumer.active.label("consumer_active"),
+        )
+        .join(Consumer, Consumer.id == Credential.consumer_id)
+        .where(Credential.access_key == key[:40])
+    ).first()
     if credential is None:
         raise UnknownKey(f"access key {key[:40]!r} is not known")
     state = credential_state(credential)
     if state in ("revoked", "expired"):
         raise RevokedKey(f"access key {key} is {state}")
-    if not credential.consumer.active:
-        raise RevokedKey(f"consumer {credential.consumer.code} is disabled")
+    if not credential.consumer_active:
+        raise RevokedKey(f"consumer {credential.consumer_code} is disabled")
     moment = _date(stamp)
     now = clock.now()
     skew = settings.gateway.clock_skew_seconds
@@ -175,8 +197,9 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
     )
     if seen:
         raise ReplayedNonce(f"nonce {nonce} was already used with this key")
-    end_user = call.header(signing.HEADER_USER) or None
-    purpose = call.header(signing.HEADER_PURPOSE) or None
+    # percent-encoded UTF-8 where they are not ASCII (headers carry Latin-1 only)
+    end_user = unquote(call.header(signing.HEADER_USER)) or None
+    purpose = unquote(call.header(signing.HEADER_PURPOSE)) or None
     if end_user and len(end_user) > END_USER_MAX:
         raise ValidationFailed(f"{signing.HEADER_USER} is longer than {END_USER_MAX} characters")
     if purpose and len(purpose) > PURPOSE_MAX:
@@ -186,7 +209,7 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         credential_id=credential.id,
         access_key=credential.access_key,
         consumer_id=credential.consumer_id,
-        consumer_code=credential.consumer.code,
+        consumer_code=credential.consumer_code,
         nonce=nonce,
         end_user=end_user,
         purpose=purpose,
@@ -230,7 +253,7 @@ def check_limits(session: Session, grant: Grant) -> None:
         )
 
 
-def _charge(session: Session, grant: Grant, rows: int) -> None:
+def _charge(session: Session, grant: Limited, rows: int) -> None:
     now = clock.now()
     second, day = _windows(now)
     table = Usage.__table__
@@ -255,7 +278,7 @@ def _charge(session: Session, grant: Grant, rows: int) -> None:
         )
 
 
-def _still_in_force(session: Session, grant: Grant) -> None:
+def _still_in_force(session: Session, grant: Limited) -> None:
     state, valid_from, valid_until = session.execute(
         select(Grant.state, Grant.valid_from, Grant.valid_until).where(Grant.id == grant.id)
     ).one()
@@ -268,17 +291,20 @@ def _still_in_force(session: Session, grant: Grant) -> None:
 
 
 def _remember(session: Session, caller: Caller) -> None:
-    try:
-        with session.begin_nested():
-            session.add(
-                Nonce(access_key=caller.access_key, nonce=caller.nonce, seen_at=clock.now())
-            )
-    except IntegrityError:
-        raise ReplayedNonce(f"nonce {caller.nonce} was already used with this key") from None
+    fresh = insert_new(
+        session,
+        Nonce.__table__,
+        {"access_key": caller.access_key, "nonce": caller.nonce, "seen_at": clock.now()},
+        unique=("access_key", "nonce"),
+    )
+    if not fresh:
+        raise ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
     if caller.touch:
-        credential = session.get(Credential, caller.credential_id)
-        if credential is not None:
-            credential.last_used_at = clock.now()
+        session.execute(
+            update(Credential)
+            .where(Credential.id == caller.credential_id)
+            .values(last_used_at=clock.now())
+        )
 
 
 def _log(

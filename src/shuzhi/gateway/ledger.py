@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from shuzhi.core.errors import ConfigurationError
 from shuzhi.gateway.models import AccessLog, ChainHead
 
 GENESIS = "0" * 64
@@ -61,25 +62,30 @@ def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
+MISSING_HEAD = "the access log has no chain head; the database was not migrated by shuzhi"
+
+
 def _head(session: Session) -> ChainHead:
     head = session.scalars(select(ChainHead).where(ChainHead.id == 1).with_for_update()).first()
     if head is None:
-        head = ChainHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        raise ConfigurationError(MISSING_HEAD)
     return head
 
 
-def append(session: Session, **entry: Any) -> AccessLog:
-    """Add the next entry to the caller's transaction; it commits or fails with it."""
-    head = _head(session)
-    entry = {**entry, "seq": head.seq + 1}
-    digest = entry_hash(head.hash, entry)
-    row = AccessLog(**entry, prev_hash=head.hash, hash=digest)
-    session.add(row)
-    head.seq = row.seq
-    head.hash = digest
-    session.flush()
-    return row
+def append(session: Session, **entry: Any) -> int:
+    """Add the next entry to the caller's transaction; it commits or fails with it.
+    Returns the entry's sequence number. Core statements: this runs on every call."""
+    head = session.execute(
+        select(ChainHead.seq, ChainHead.hash).where(ChainHead.id == 1).with_for_update()
+    ).first()
+    if head is None:
+        raise ConfigurationError(MISSING_HEAD)
+    seq, prev = head
+    entry = {**entry, "seq": seq + 1}
+    digest = entry_hash(prev, entry)
+    session.execute(insert(AccessLog).values(**entry, prev_hash=prev, hash=digest))
+    session.execute(update(ChainHead).where(ChainHead.id == 1).values(seq=seq + 1, hash=digest))
+    return seq + 1
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> int:

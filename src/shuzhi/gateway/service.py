@@ -257,6 +257,9 @@ def _check_fields(resource: Resource, data: ApplicationCreate) -> tuple[list[str
     return fields, clear
 
 
+MAX_GRANT_DAYS = 5 * 365
+
+
 def apply(
     session: Session,
     *,
@@ -298,7 +301,15 @@ def apply(
     _check_region(session, consumer=consumer, resource=resource, region=region)
     today = clock.now().date()
     valid_from = data.valid_from or today
-    valid_until = data.valid_until or valid_from + timedelta(days=settings.gateway.grant_days)
+    try:
+        valid_until = data.valid_until or valid_from + timedelta(days=settings.gateway.grant_days)
+    except OverflowError:
+        raise ValidationFailed("valid_from is beyond any calendar", field="valid_from") from None
+    if (valid_until - valid_from).days > MAX_GRANT_DAYS:
+        raise ValidationFailed(
+            f"a grant lasts at most {MAX_GRANT_DAYS // 365} years; apply again when it ends",
+            field="valid_until",
+        )
     if valid_until < valid_from or valid_until < today:
         raise ValidationFailed(
             "valid_until must be today or later, and not before valid_from", field="valid_until"

@@ -63,4 +63,5 @@ def sign(secret: str, text: str) -> str:
 
 
 def matches(secret: str, text: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, text), signature)
+    # compare_digest takes ASCII text only; anything else is no signature of ours
+    return signature.isascii() and hmac.compare_digest(sign(secret, text), signature)

@@ -17,6 +17,7 @@ from shuzhi.catalog import rules as catalog_rules
 from shuzhi.core import enums
 from shuzhi.core.errors import ShuzhiError, Unauthenticated
 from shuzhi.core.permissions import ANONYMOUS, Actor, allowed
+from shuzhi.gateway import rules as gateway_rules
 from shuzhi.lake import rules as lake_rules
 from shuzhi.regions.rules import Level
 from shuzhi.web import flash, i18n
@@ -42,6 +43,8 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
     "rule": lake_rules.Rule,
     "batch_state": lake_rules.BatchState,
     "mode": lake_rules.Mode,
+    "mask_mode": gateway_rules.MaskMode,
+    "right": gateway_rules.Right,
 }
 
 
@@ -49,15 +52,16 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
 class NavItem:
     path: str
     label: str
-    action: str | None = None  # shown only to actors allowed this action...
+    action: str | tuple[str, ...] | None = None  # shown only to actors allowed an action...
     anywhere: bool = False  # ...in any scope, rather than platform-wide
 
     def shown_to(self, actor: Actor) -> bool:
         if self.action is None:
             return True
+        actions = (self.action,) if isinstance(self.action, str) else self.action
         if self.anywhere:
-            return bool(actor.scopes_for(self.action))
-        return allowed(actor, self.action)
+            return any(actor.scopes_for(action) for action in actions)
+        return any(allowed(actor, action) for action in actions)
 
 
 # Later parts (lake, gateway, brain, loop) add their entries here as they land.
@@ -65,10 +69,17 @@ NAV = (
     NavItem("/", "Cockpit"),
     NavItem("/catalog", "Catalog"),
     NavItem("/aggregation", "Aggregation health"),
+    NavItem(
+        "/gateway/applications",
+        "Gateway",
+        action=("gateway.apply", "gateway.decide", "gateway.manage_consumers", "gateway.operate"),
+        anywhere=True,
+    ),
     NavItem("/departments", "Departments"),
     NavItem("/regions", "Regions"),
     NavItem("/users", "Users", action="orgs.manage_users", anywhere=True),
     NavItem("/changes", "Change log", action="audit.read"),
+    NavItem("/audit/access-log", "Access log", action="audit.read"),
 )
 
 
@@ -144,8 +155,8 @@ def error_page(request: Request, exc: ShuzhiError, status: int | None = None) ->
 
 
 def install(app: FastAPI) -> None:
-    from shuzhi.web.views import audit, auth, catalog, home, lake, orgs, regions
+    from shuzhi.web.views import audit, auth, catalog, gateway, home, lake, orgs, regions
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, home, catalog, lake, orgs, regions, audit):
+    for module in (auth, home, catalog, lake, gateway, orgs, regions, audit):
         app.include_router(module.router, include_in_schema=False)

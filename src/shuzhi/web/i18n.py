@@ -241,6 +241,118 @@ ZH: dict[str, str] = {
     "Last batch": "最近批次",
     "Personal-data flags": "个人信息提示",
     "Personal-data flags to review": "待复核的个人信息提示",
+    # the sharing gateway (数据共享网关): applications, grants, consumers, the access log
+    "Gateway": "共享网关",
+    "Sharing gateway": "数据共享网关",
+    "Apply for this resource": "申请使用",
+    "Applications": "申请",
+    "Application": "申请",
+    "Grants": "授权",
+    "Consumer systems": "应用系统",
+    "Consumer system": "应用系统",
+    "Awaiting my decision": "待我审批",
+    "Our applications": "本部门申请",
+    "Nothing awaits your decision.": "没有待您审批的申请。",
+    "No applications.": "暂无申请。",
+    "No decision yet.": "尚无审批记录。",
+    "No change since it was granted.": "授权以来未有变更。",
+    "Access grant": "授权",
+    "Overdue": "已逾期",
+    "Submitted": "提交时间",
+    "Decision due": "审批时限",
+    "Decided": "审批时间",
+    "Rights": "权限",
+    "Matter code": "事项编码",
+    "Purpose": "用途",
+    "Legal basis": "法律依据",
+    "Region scope": "区域范围",
+    "Valid": "有效期",
+    "Valid from": "生效日期",
+    "Valid until": "截止日期",
+    "Fields asked": "申请的信息项",
+    "Asked in clear": "申请明文",
+    "in clear": "明文",
+    "Ask": "申请",
+    "Ask in clear": "申请明文",
+    "None of your department's application systems can apply yet.": (
+        "本部门尚无可提出申请的应用系统。"
+    ),
+    "Register an application system": "注册应用系统",
+    "An L4 resource never leaves the platform: only verification can be granted.": (
+        "L4 级资源不出平台，只能申请数据核验。"
+    ),
+    "Personal fields are masked unless the provider approves them in clear; ask in clear only "
+    "for what the matter needs.": (
+        "个人信息字段默认脱敏提供，经提供部门批准方可明文提供；请仅为办理事项确需的字段申请明文。"
+    ),
+    "the whole region of the consumer department": "默认为应用系统所属部门的整个行政区划",
+    "Empty dates: from today, for the platform's default grant period.": (
+        "日期留空：自今日起，按平台默认授权期限。"
+    ),
+    "Submit the application": "提交申请",
+    "Granted at once: the resource is shared unconditionally.": "已即时授权：该资源为无条件共享。",
+    "Application submitted; it awaits the provider's decision.": "申请已提交，等待提供部门审批。",
+    "Personal fields asked in clear: tick those approved in clear; the others are masked": (
+        "申请明文的个人信息字段：勾选批准明文提供的字段，未勾选的脱敏提供"
+    ),
+    "Requests per second (optional)": "每秒请求数上限（可选）",
+    "Rows per day (optional)": "每日行数上限（可选）",
+    "the platform default": "平台默认值",
+    "The reason (required to reject)": "原因（驳回时必填）",
+    "Requests per second": "每秒请求数上限",
+    "Rows per day": "每日行数上限",
+    "Fields and how each is sent": "信息项及提供方式",
+    "Sent as": "提供方式",
+    "Clear: the value as stored. Masked: shown in part. Token: a keyed hash, the same for "
+    "the same value and consumer. Hidden: never sent.": (
+        "明文：按原值提供。脱敏：部分遮盖。令牌化：带密钥的哈希值，同一应用系统对同一值得到相同令牌。"
+        "不提供：不返回该字段。"
+    ),
+    "The reason (required to suspend or revoke)": "原因（暂停或撤销时必填）",
+    "No grants.": "暂无授权。",
+    "Live credentials": "有效凭证",
+    "No application system you may see.": "没有您可查看的应用系统。",
+    "Contact": "联系人",
+    "Enabled": "已启用",
+    "Disabled": "已停用",
+    "Enable": "启用",
+    "Disable": "停用",
+    "Use": "使用情况",
+    "Credentials": "访问凭证",
+    "New credential": "新凭证",
+    "Copy the secret now. It is shown this once and cannot be shown again; if it is lost, "
+    "rotate the credential.": (
+        "请立即复制密钥。密钥仅显示这一次，无法再次查看；如遗失，请轮换凭证。"
+    ),
+    "Access key": "访问密钥 ID",
+    "Secret": "密钥",
+    "Active": "有效",
+    "Rotating out": "轮换过渡中",
+    "Expired": "已过期",
+    "Revoked": "已撤销",
+    "Rotate": "轮换",
+    "No credential yet.": "尚无凭证。",
+    "Issue a credential": "签发凭证",
+    "Rotating issues a new credential; the old one keeps working for a short overlap so that "
+    "the system can switch.": "轮换将签发新凭证，旧凭证在短暂的过渡期内仍可使用，以便系统切换。",
+    "Access log": "访问日志",
+    "Gateway access log": "网关访问日志",
+    "Chain intact: {n} entries, each linked to the one before.": (
+        "日志链完整：共 {n} 条，每条均与前一条相衔接。"
+    ),
+    "Chain broken at entry {seq}: {reason}.": "日志链在第 {seq} 条处断裂：{reason}。",
+    "The {n} entries before it are intact.": "此前的 {n} 条完整。",
+    "its content does not match its hash": "其内容与哈希值不符",
+    "its link to the previous entry does not match": "其与前一条的链接不符",
+    "Resource or service": "资源或服务",
+    "Outcome (ok, or why refused)": "结果（ok 或拒绝原因）",
+    "Outcome": "结果",
+    "End user": "最终用户",
+    "Operation": "操作",
+    "Target": "对象",
+    "Status": "状态码",
+    "Hash": "哈希",
+    "No gateway call yet.": "尚无网关调用。",
 }
 
 

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
 from shuzhi.catalog.schemas import HistoryEntry
-from shuzhi.core.errors import NotFound
 from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.models import Credential
 from shuzhi.gateway.schemas import (
@@ -69,17 +68,21 @@ def get_consumer(code: str, session: SessionDep, actor: ActorDep) -> ConsumerPub
     return queries.consumer_public(session, queries.consumer(session, actor=actor, code=code))
 
 
-@router.post("/consumers/{code}/{action}", response_model=ConsumerPublic)
-def switch_consumer(
-    code: str, action: str, database: DatabaseDep, actor: ActorDep
-) -> ConsumerPublic:
-    if action not in ("enable", "disable"):
-        raise NotFound(f"no consumer action {action!r}; use enable or disable")
+def _switch(database: DatabaseDep, actor: ActorDep, code: str, active: bool) -> ConsumerPublic:
     with database.transaction() as session:
-        consumer = service.set_consumer_active(
-            session, actor=actor, code=code, active=action == "enable"
-        )
+        consumer = service.set_consumer_active(session, actor=actor, code=code, active=active)
         return queries.consumer_public(session, consumer)
+
+
+@router.post("/consumers/{code}/enable", response_model=ConsumerPublic)
+def enable_consumer(code: str, database: DatabaseDep, actor: ActorDep) -> ConsumerPublic:
+    return _switch(database, actor, code, True)
+
+
+@router.post("/consumers/{code}/disable", response_model=ConsumerPublic)
+def disable_consumer(code: str, database: DatabaseDep, actor: ActorDep) -> ConsumerPublic:
+    """Stop every call of the consumer; its keys stay, refused."""
+    return _switch(database, actor, code, False)
 
 
 @router.get("/consumers/{code}/credentials", response_model=CredentialList)
@@ -207,22 +210,31 @@ def grant_history(grant_id: IdPath, session: SessionDep, actor: ActorDep) -> lis
 
 @router.post("/applications/{application_id}/approve", response_model=ApplicationPublic)
 def approve(
-    application_id: IdPath, body: Decision, database: DatabaseDep, actor: ActorDep
+    application_id: IdPath, database: DatabaseDep, actor: ActorDep, body: Decision | None = None
 ) -> ApplicationPublic:
     with database.transaction() as session:
         item = service.decide(
-            session, actor=actor, application_id=application_id, approve=True, decision=body
+            session,
+            actor=actor,
+            application_id=application_id,
+            approve=True,
+            decision=body or Decision(),
         )
         return queries.application_public(session, item)
 
 
 @router.post("/applications/{application_id}/reject", response_model=ApplicationPublic)
 def reject(
-    application_id: IdPath, body: Decision, database: DatabaseDep, actor: ActorDep
+    application_id: IdPath, database: DatabaseDep, actor: ActorDep, body: Decision | None = None
 ) -> ApplicationPublic:
+    """Reject with ``{"comment": "the reason"}``; a reason is required."""
     with database.transaction() as session:
         item = service.decide(
-            session, actor=actor, application_id=application_id, approve=False, decision=body
+            session,
+            actor=actor,
+            application_id=application_id,
+            approve=False,
+            decision=body or Decision(),
         )
         return queries.application_public(session, item)
 
@@ -266,12 +278,20 @@ def get_grant(grant_id: IdPath, session: SessionDep, actor: ActorDep) -> GrantPu
 
 @router.post("/grants/{grant_id}/{action}", response_model=GrantPublic)
 def change_grant(
-    grant_id: IdPath, action: str, body: Comment, database: DatabaseDep, actor: ActorDep
+    grant_id: IdPath,
+    action: str,
+    database: DatabaseDep,
+    actor: ActorDep,
+    body: Comment | None = None,
 ) -> GrantPublic:
     """``suspend`` (a comment is required), ``resume`` or ``revoke`` (comment required)."""
     with database.transaction() as session:
         item = service.change_grant(
-            session, actor=actor, grant_id=grant_id, name=action, comment=body.comment
+            session,
+            actor=actor,
+            grant_id=grant_id,
+            name=action,
+            comment=body.comment if body else None,
         )
         return queries.grant_public(item)
 

@@ -73,7 +73,7 @@ async def _serve(
         path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
         query=signing.query_pairs(request.url.query),
         headers={name.lower(): value for name, value in request.headers.items()},
-        body=body[: BODY_MAX + 1],
+        body=body,
         request_id=current_request_id() or "",
     )
 
@@ -154,7 +154,7 @@ async def my_application(application_id: str, request: Request) -> Response:
     """One of the calling consumer's applications."""
 
     def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
-        if not application_id.isdigit() or len(application_id) > 9:
+        if not (application_id.isascii() and application_id.isdigit()) or len(application_id) > 9:
             raise ValidationFailed("an application id is a positive whole number", field="id")
         reads.my_application(session, caller, outcome, application_id=int(application_id))
 

@@ -52,13 +52,16 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_gateway_access_log_target_at", ["target", "at"], unique=False)
 
-    op.create_table(
+    head = op.create_table(
         "gateway_chain_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gateway_chain_head")),
     )
+    # the one head row exists from the start, so that the first appends, concurrent or
+    # not, all wait on its lock rather than race to create it
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table(
         "gateway_nonce",
         sa.Column("id", sa.Integer(), nullable=False),
