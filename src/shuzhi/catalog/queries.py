@@ -143,7 +143,8 @@ def public(session: Session, *, actor: Actor, resource: Resource) -> ResourcePub
     )
 
 
-def history(session: Session, *, resource: Resource) -> list[HistoryEntry]:
+def transitions(session: Session, *, object_type: str, object_id: str) -> list[HistoryEntry]:
+    """The state machine history of any item, as the history tables show it."""
     return [
         HistoryEntry(
             transition=row.transition,
@@ -153,10 +154,12 @@ def history(session: Session, *, resource: Resource) -> list[HistoryEntry]:
             comment=row.comment,
             at=row.at,
         )
-        for row in workflow.history(
-            session, object_type=Resource.__tablename__, object_id=resource.code
-        )
+        for row in workflow.history(session, object_type=object_type, object_id=object_id)
     ]
+
+
+def history(session: Session, *, resource: Resource) -> list[HistoryEntry]:
+    return transitions(session, object_type=Resource.__tablename__, object_id=resource.code)
 
 
 def counts_by_state(session: Session, *, actor: Actor) -> dict[str, int]:

@@ -9,8 +9,9 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tr
 from sqlalchemy.orm import Session
 
 from shuzhi.catalog.models import Resource
+from shuzhi.catalog.queries import transitions
 from shuzhi.catalog.schemas import HistoryEntry
-from shuzhi.core import clock, workflow
+from shuzhi.core import clock
 from shuzhi.core.errors import NotFound
 from shuzhi.core.permissions import Actor, Scope, allowed, require
 from shuzhi.gateway.models import AccessLog, Application, Consumer, Credential, Grant, Service
@@ -259,17 +260,7 @@ def application_public(session: Session, item: Application) -> ApplicationPublic
 
 
 def history(session: Session, *, object_type: str, object_id: int) -> list[HistoryEntry]:
-    return [
-        HistoryEntry(
-            transition=row.transition,
-            from_state=row.from_state,
-            to_state=row.to_state,
-            actor=row.actor_name,
-            comment=row.comment,
-            at=row.at,
-        )
-        for row in workflow.history(session, object_type=object_type, object_id=str(object_id))
-    ]
+    return transitions(session, object_type=object_type, object_id=str(object_id))
 
 
 def grant(session: Session, *, actor: Actor, grant_id: int) -> Grant:
