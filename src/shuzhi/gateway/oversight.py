@@ -124,40 +124,37 @@ def flags(
     scope = [AccessLog.at >= since, AccessLog.consumer_code.is_not(None), _scope(actor)]
     found: list[Flag] = []
 
-    day = cast(func.date(AccessLog.at), String)
-    distinct = func.count(func.distinct(AccessLog.lookup))
-    for who, when, count, calls in session.execute(
-        select(AccessLog.consumer_code, day, distinct, func.count())
-        .where(*scope, AccessLog.lookup.is_not(None))
-        .group_by(AccessLog.consumer_code, day)
-        .having(distinct > gateway.flag_distinct_lookups)
-    ):
-        found.append(
-            Flag(
-                kind="distinct_lookups",
-                title="逐条查询大量不同记录",
-                consumer=who,
-                day=str(when)[:10],
-                calls=calls,
-                explanation=(
-                    f"{count} distinct records looked up in {calls} calls on {str(when)[:10]} "
-                    f"(UTC), more than the {gateway.flag_distinct_lookups} a day that "
-                    "serving cases explains"
-                ),
-            )
-        )
-
-    # the remaining two look at each call's time, a day at a time per consumer
+    # each consumer's calls, a local day at a time
     times: dict[tuple[str, str], list[tuple[datetime, bool]]] = defaultdict(list)
-    for who, at, purpose in session.execute(
-        select(AccessLog.consumer_code, AccessLog.at, AccessLog.purpose)
+    lookups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for who, at, purpose, lookup in session.execute(
+        select(AccessLog.consumer_code, AccessLog.at, AccessLog.purpose, AccessLog.lookup)
         .where(*scope)
         .order_by(AccessLog.consumer_code, AccessLog.at)
     ):
         local = at.astimezone(zone)
-        times[(who, local.date().isoformat())].append((local, bool(purpose)))
+        key = (who, local.date().isoformat())
+        times[key].append((local, bool(purpose)))
+        if lookup:
+            lookups[key].add(lookup)
     first, last = gateway.working_hours
     for (who, when), calls in sorted(times.items()):
+        distinct = len(lookups.get((who, when), ()))
+        if distinct > gateway.flag_distinct_lookups:
+            found.append(
+                Flag(
+                    kind="distinct_lookups",
+                    title="逐条查询大量不同记录",
+                    consumer=who,
+                    day=when,
+                    calls=len(calls),
+                    explanation=(
+                        f"{distinct} distinct records looked up in {len(calls)} calls on "
+                        f"{when}, more than the {gateway.flag_distinct_lookups} a day that "
+                        "serving cases explains"
+                    ),
+                )
+            )
         without_purpose = [at for at, has_purpose in calls if not has_purpose]
         if len(without_purpose) >= gateway.flag_regular_calls:
             gaps = [
