@@ -157,3 +157,18 @@ def test_apply_approve_and_read(live_server: str) -> None:  # noqa: F811
     assert answer["masking"]["id_card"] == "token"
     assert "household_address" not in answer["data"][0]  # not applied for
     assert all(row["full_name"] and "*" not in row["full_name"] for row in answer["data"])
+
+
+def test_the_usage_page_draws_its_chart(live_server: str) -> None:  # noqa: F811
+    def usage(page: Page) -> None:
+        errors: list[Any] = []
+        page.on("pageerror", lambda error: errors.append(error))
+        log_in(page, "auditor")  # the demo's three weeks of calls, all of them
+        page.goto("/audit/access-log")
+        page.get_by_test_id("usage-link").click()
+        expect(page.get_by_test_id("tab-usage")).to_have_class("active")
+        expect(page.locator("[data-testid=usage-chart] canvas").first).to_be_visible()
+        expect(page.get_by_test_id("by-consumer").locator("tbody tr").first).to_be_visible()
+        assert errors == []
+
+    in_browser(live_server, usage)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from shuzhi.client import Client, GatewayError
 from shuzhi.core import clock
 from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import get_settings
-from shuzhi.gateway import queries, service
+from shuzhi.gateway import ledger, oversight, queries, service
 from shuzhi.gateway.models import Application, Consumer, Credential, Grant
 from shuzhi.gateway.schemas import ApplicationCreate, Decision
 from shuzhi.web.flash import COOKIE as FLASH_COOKIE
@@ -500,7 +501,7 @@ def test_the_access_log_and_its_chain(client: TestClient, province: World, tmp_p
         gateway.records(CODE, fields="mobile")  # not granted: refused, and logged
 
     login(client, "auditor")
-    page = client.get("/audit/access-log?lang=en").text
+    page = client.get("/audit/access-log?lang=en&verify=1").text
     chain = section(page, "chain")
     assert 'data-intact="true"' in chain
     assert "Chain intact: 3 entries" in chain
@@ -511,17 +512,200 @@ def test_the_access_log_and_its_chain(client: TestClient, province: World, tmp_p
     assert 'data-seq="3"' not in ok_only and 'data-seq="2"' in ok_only
     assert 'data-testid="no-entries"' in client.get("/audit/access-log?consumer=nobody").text
     assert "日志链完整：共 3 条" in section(
-        client.get("/audit/access-log?lang=zh-CN").text, "chain"
+        client.get("/audit/access-log?lang=zh-CN&verify=1").text, "chain"
     )
 
     with province.database.transaction() as session:
         session.execute(text("UPDATE gateway_access_log SET rows = rows + 1 WHERE seq = 2"))
 
-    broken = section(client.get("/audit/access-log?lang=en").text, "chain")
+    broken_page = client.get("/audit/access-log?lang=en&verify=1").text
+    broken = section(broken_page, "chain")
     assert 'data-intact="false"' in broken and 'data-first-bad="2"' in broken
     assert "Chain broken at entry 2: its content does not match its hash." in broken
-    chinese = section(client.get("/audit/access-log?lang=zh-CN").text, "chain")
+    assert 'data-seq="2" class="bad"' in broken_page
+    chinese = section(client.get("/audit/access-log?lang=zh-CN&verify=1").text, "chain")
     assert "日志链在第 2 条处断裂：其内容与哈希值不符" in chinese
+
+
+def test_the_access_log_verifies_its_chain_only_when_asked(
+    client: TestClient, province: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with province.database.transaction() as session:
+        for minutes in range(3):
+            _entry(session, clock.now() - timedelta(minutes=minutes))
+        session.execute(text("UPDATE gateway_access_log SET rows = rows + 1 WHERE seq = 2"))
+    walks: list[int] = []
+    verify_chain = service.verify_chain
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(1)
+        return verify_chain(*args, **kwargs)
+
+    monkeypatch.setattr(service, "verify_chain", counted)
+    login(client, "auditor")
+
+    page = client.get(f"/audit/access-log?lang=en&consumer={CONSUMER}&page=1").text
+    chain = section(page, "chain")
+    assert walks == []  # a plain view does not walk the chain
+    assert 'data-verified="false"' in chain
+    assert "The chain was not verified in this view." in chain
+    assert "data-intact" not in chain and "intact:" not in chain and "broken" not in chain
+    assert 'class="bad"' not in page  # nor marks an entry as the bad one
+    # the button asks again with the same filters
+    button = re.search(r'href="([^"]*)" data-testid="verify-chain"', page)
+    assert button
+    assert unescape(button.group(1)) == (f"?consumer={CONSUMER}&target=&outcome=&page=1&verify=1")
+    assert "立即校验" in section(client.get("/audit/access-log?lang=zh-CN").text, "chain")
+
+    asked = client.get("/audit/access-log" + unescape(button.group(1))).text
+    assert walks == [1]
+    assert 'data-intact="false" data-first-bad="2"' in section(asked, "chain")
+    assert f'name="consumer" value="{CONSUMER}"' in asked  # the filters are kept
+    assert 'data-testid="verify-chain"' not in asked
+
+
+# usage and the auditor's flags ----------------------------------------------------------------
+
+
+def _entry(session: Any, at: Any, consumer: str = CONSUMER, **extra: Any) -> None:
+    """An access-log entry as the gateway writes it for a call."""
+    entry = {
+        "at": at,
+        "request_id": "r" * 32,
+        "consumer_code": consumer,
+        "access_key": "SZTEST",
+        "end_user": None,
+        "purpose": None,
+        "operation": "read",
+        "target": CODE,
+        "grant_id": None,
+        "method": "GET",
+        "path": f"/gateway/v1/resources/{CODE}/records",
+        "fields": [],
+        "masking": {},
+        "rows": 5,
+        "lookup": None,
+        "status": 200,
+        "outcome": "ok",
+        "latency_ms": 3,
+        "response_sha256": "0" * 64,
+        **extra,
+    }
+    ledger.append(session, **entry)
+
+
+def _totals(html: str, testid: str) -> dict[str, tuple[int, int, int]]:
+    return {
+        key: (int(calls), int(refused), int(rows))
+        for key, calls, refused, rows in re.findall(
+            r'data-key="([^"]*)" data-calls="(\d+)" data-refused="(\d+)" data-rows="(\d+)"',
+            section(html, testid),
+        )
+    }
+
+
+@pytest.fixture
+def calls(province: World) -> World:
+    """Calls of two consumer systems on two resources over the last weeks, some refused."""
+    make_consumer(province.database, "gat_case_app", "zj_gat")
+    now = clock.now()
+    with province.database.transaction() as session:
+        for minutes in range(3):
+            _entry(session, now - timedelta(minutes=minutes), purpose="案件A")
+        _entry(session, now, status=403, outcome="field-not-granted", rows=0)
+        _entry(session, now - timedelta(days=1), target="other_resource", rows=7)
+        _entry(session, now - timedelta(days=2), consumer="gat_case_app", rows=11)
+        _entry(session, now - timedelta(days=10), consumer="gat_case_app", rows=100)
+        _entry(session, now - timedelta(days=40), rows=1000)  # before any period offered
+    return province
+
+
+def test_usage_shows_the_domains_totals(client: TestClient, calls: World) -> None:
+    auditor = calls.actor("auditor")
+    with calls.database.session() as session:
+        month = oversight.usage(session, actor=auditor, days=30)
+        week = oversight.usage(session, actor=auditor, days=7)
+    login(client, "auditor")
+
+    page = client.get("/gateway/usage").text
+    assert 'class="active" data-testid="tab-usage"' in page
+    by_consumer = _totals(page, "by-consumer")
+    assert by_consumer == {
+        item.key: (item.calls, item.refused, item.rows) for item in month.by_consumer
+    }
+    assert by_consumer == {CONSUMER: (5, 1, 22), "gat_case_app": (2, 0, 111)}
+    assert _totals(page, "by-target") == {
+        item.key: (item.calls, item.refused, item.rows) for item in month.by_target
+    }
+    by_day = section(page, "by-day")
+    for item in month.by_day:
+        assert (
+            f'data-day="{item.key}" data-calls="{item.calls}" data-refused="{item.refused}"'
+            in by_day
+        )
+    assert 'data-testid="usage-chart"' in page
+    detail = section(page, "usage-rows")
+    assert detail.count("<tr data-day=") == len(month.rows)
+    assert "案件A" in detail
+
+    week_page = client.get("/gateway/usage?days=7").text
+    assert _totals(week_page, "by-consumer") == {
+        item.key: (item.calls, item.refused, item.rows) for item in week.by_consumer
+    }
+    assert '<option value="7" selected>' in week_page
+    one = _totals(client.get(f"/gateway/usage?consumer={CONSUMER}").text, "by-consumer")
+    assert one == {CONSUMER: (5, 1, 22)}
+    other = _totals(client.get("/gateway/usage?resource=other_resource").text, "by-target")
+    assert other == {"other_resource": (1, 0, 7)}
+    # a period the page does not offer is its default month, not an error
+    assert _totals(client.get("/gateway/usage?days=abc").text, "by-consumer") == by_consumer
+
+
+def test_usage_is_scoped_to_what_the_user_may_see(client: TestClient, calls: World) -> None:
+    login(client, "dsj_officer")  # a department neither calling nor providing
+    page = client.get("/gateway/usage")
+    assert page.status_code == 200
+    assert 'data-testid="no-usage"' in page.text
+    assert 'data-testid="by-consumer"' not in page.text
+    assert CONSUMER not in page.text
+
+    login(client, "wjw_officer")  # the health commission: its own system's calls
+    assert set(_totals(client.get("/gateway/usage").text, "by-consumer")) == {CONSUMER}
+
+
+def test_the_access_log_shows_patterns_worth_a_look(client: TestClient, province: World) -> None:
+    # 01:00–03:00 Beijing time yesterday: 25 calls in the night
+    zone = ZoneInfo(get_settings().gateway.timezone)
+    night = (clock.now().astimezone(zone) - timedelta(days=1)).replace(
+        hour=1, minute=0, second=0, microsecond=0
+    )
+    with province.database.transaction() as session:
+        for number in range(25):
+            _entry(session, night + timedelta(minutes=5 * number), purpose="夜间")
+    with province.database.session() as session:
+        raised = oversight.flags(session, actor=province.actor("auditor"), days=14).data
+    off_hours = [flag for flag in raised if flag.kind == "off_hours"]
+    assert len(off_hours) == 1
+    login(client, "auditor")
+
+    flags = section(client.get("/audit/access-log").text, "flags")
+    row = flags[flags.index('data-kind="off_hours"') :]
+    assert f'data-consumer="{CONSUMER}" data-day="{off_hours[0].day}"' in row
+    assert off_hours[0].title in row
+    assert off_hours[0].explanation in row
+    assert '<td class="num">25</td>' in row
+    link = re.search(r'href="([^"]*)" data-testid="flag-log-1"', row)
+    assert link and unescape(link.group(1)) == f"/audit/access-log?consumer={CONSUMER}"
+    assert 'data-testid="no-flags"' not in client.get("/audit/access-log").text
+
+    english = section(client.get("/audit/access-log?lang=en").text, "flags")
+    assert off_hours[0].explanation in english
+
+
+def test_an_access_log_without_patterns_says_so(client: TestClient, calls: World) -> None:
+    login(client, "auditor")
+    page = client.get("/audit/access-log?lang=en").text
+    assert "Nothing worth a look in the last 14 days." in section(page, "no-flags")
 
 
 # who sees what, and forms from elsewhere ------------------------------------------------------

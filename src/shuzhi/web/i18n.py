@@ -353,6 +353,31 @@ ZH: dict[str, str] = {
     "Status": "状态码",
     "Hash": "哈希",
     "No gateway call yet.": "尚无网关调用。",
+    "The chain was not verified in this view.": "本次查看未校验日志链。",
+    "Verifying walks every entry of the log, which takes a while on a long one.": (
+        "校验需逐条核对全部日志，日志较多时需要一些时间。"
+    ),
+    "Verify the chain now": "立即校验",
+    "Patterns worth a look": "可疑模式",
+    "Last {n} days": "近 {n} 天",
+    "Pattern": "模式",
+    "Calls": "调用次数",
+    "Why it is flagged": "提示原因",
+    "Its calls in the log": "查看其调用记录",
+    "Nothing worth a look in the last {n} days.": "近 {n} 天未发现可疑模式。",
+    "Usage by consumer system and resource": "按应用系统和资源的使用统计",
+    # gateway usage (使用统计)
+    "Usage": "使用统计",
+    "Period": "统计周期",
+    "Calls since {day}, as far as you may see them.": "自 {day} 起、您有权查看的调用。",
+    "Calls and refusals by day": "每日调用与拒绝",
+    "Refused": "拒绝次数",
+    "No call in this period.": "此期间没有调用。",
+    "By consumer system": "按应用系统",
+    "By resource or service": "按资源或服务",
+    "Calls by day, consumer system, resource and purpose": "按日期、应用系统、资源和用途的调用明细",
+    "no purpose given": "未填写用途",
+    "Rows {first}–{last} of {n}.": "第 {first}–{last} 行，共 {n} 行。",
 }
 
 

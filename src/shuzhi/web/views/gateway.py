@@ -1,5 +1,6 @@
 """The sharing gateway in the cockpit: applying for a resource, the provider's inbox and
-decisions, grants, consumer systems and their credentials, and the access log."""
+decisions, grants, consumer systems and their credentials, usage, and the access log with
+its flags and its chain check."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from shuzhi.catalog import queries as catalog
 from shuzhi.catalog.models import Resource
 from shuzhi.core.errors import Conflict, NotFound, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
-from shuzhi.gateway import queries, service
+from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.models import Application, Consumer, Grant
 from shuzhi.gateway.rules import APPLICATION, GRANT, NotShared, Right
 from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, CredentialIssued, Decision
@@ -563,7 +564,53 @@ async def revoke_credential(
     return redirect(request, back, ok=_("Done."))
 
 
+# -- usage ----------------------------------------------------------------------------------
+
+USAGE_DAYS = (7, 30, 90)
+USAGE_ROWS = 100  # detailed rows a page shows; the report holds them all
+
+
+def _usage_days(days: str | None) -> int:
+    """``?days=`` as offered by the page's choices; anything else is 30."""
+    return int(days) if days in {str(choice) for choice in USAGE_DAYS} else 30
+
+
+@router.get("/gateway/usage")
+def usage_page(
+    request: Request,
+    session: SessionDep,
+    actor: PageActor,
+    page: PageNumber,
+    days: str | None = None,
+    consumer: str | None = None,
+    resource: str | None = None,
+) -> Response:
+    """Same payload as GET /api/v1/gateway/usage; the domain scopes the rows to what the
+    user may see, so every signed-in user gets the page."""
+    period = _usage_days(days)
+    report = oversight.usage(
+        session, actor=actor, days=period, consumer=consumer or None, target=resource or None
+    )
+    first = (page - 1) * USAGE_ROWS
+    return render(
+        request,
+        "gateway/usage.html",
+        actor=actor,
+        report=report,
+        rows=report.rows[first : first + USAGE_ROWS],
+        first=first,
+        page=page,
+        pages=max(1, -(-len(report.rows) // USAGE_ROWS)),
+        days=period,
+        day_choices=USAGE_DAYS,
+        consumer=consumer or "",
+        resource=resource or "",
+    )
+
+
 # -- the access log ------------------------------------------------------------------------
+
+FLAG_DAYS = 14
 
 
 @router.get("/audit/access-log")
@@ -575,8 +622,11 @@ def access_log_page(
     consumer: str | None = None,
     target: str | None = None,
     outcome: str | None = None,
+    verify: str | None = None,
 ) -> Response:
-    """Same payloads as GET /api/v1/audit/access-log and /api/v1/audit/access-log/verify."""
+    """Same payloads as GET /api/v1/audit/access-log, /access-log/flags and, with
+    ``?verify=1`` only, /access-log/verify: walking the whole chain takes tens of seconds
+    at a million entries, too long for every view."""
     found, total = queries.access_log(
         session,
         actor=actor,
@@ -588,7 +638,10 @@ def access_log_page(
     )
     # read before verifying: the walk detaches what the session loaded
     rows = [queries.access_log_public(row) for row in found]
-    chain = service.verify_chain(session, actor=actor)
+    flags = oversight.flags(
+        session, actor=actor, days=FLAG_DAYS, settings=request.app.state.settings
+    )
+    chain = service.verify_chain(session, actor=actor) if verify == "1" else None
     return render(
         request,
         "gateway/access_log.html",
@@ -598,6 +651,8 @@ def access_log_page(
         page=page,
         pages=_pages(total),
         chain=chain,
+        flags=flags,
+        flag_days=FLAG_DAYS,
         consumer=consumer or "",
         target=target or "",
         outcome=outcome or "",
