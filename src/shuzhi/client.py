@@ -128,6 +128,8 @@ class Client:
     ) -> Response:
         """Send one signed call; raise ``GatewayError`` unless it succeeds."""
         query = _pairs(params)
+        # the server checks the path as sent: encode it once, here, and sign that
+        path = quote(path, safe="/-._~!$&'()*+,;=:@%")
         body = b"" if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
         headers = self.signed_headers(method, path, query, body)
         encoded = signing.canonical_query(query)

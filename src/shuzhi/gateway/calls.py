@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from shuzhi.core import clock
 from shuzhi.core.db import Database
 from shuzhi.core.dialect import add_to_counter, insert_new
 from shuzhi.core.errors import RateLimited, ShuzhiError, ValidationFailed
-from shuzhi.core.settings import Settings
+from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
 from shuzhi.gateway.models import Consumer, Credential, Grant, Nonce, Usage
 from shuzhi.gateway.queries import credential_state
@@ -220,16 +221,22 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
 # -- limits ------------------------------------------------------------------------------
 
 
+def _local(now: datetime) -> datetime:
+    """A day of rows is the working day where the platform runs (``gateway.timezone``)."""
+    return now.astimezone(ZoneInfo(get_settings().gateway.timezone))
+
+
 def _windows(now: datetime) -> tuple[str, str]:
-    return f"s:{int(now.timestamp()):012d}", f"d:{now.date().isoformat()}"
+    return f"s:{int(now.timestamp()):012d}", f"d:{_local(now).date().isoformat()}"
 
 
 def _until_tomorrow(now: datetime) -> int:
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-    return int((tomorrow - now).total_seconds()) + 1
+    local = _local(now)
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo)
+    return int((tomorrow - local).total_seconds()) + 1
 
 
-def check_limits(session: Session, grant: Grant) -> None:
+def check_limits(session: Session, grant: Limited) -> None:
     """Refuse before any work when the grant is already at a limit."""
     now = clock.now()
     second, day = _windows(now)

@@ -70,8 +70,7 @@ def call(
     settings: Settings,
 ) -> None:
     resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.call)
-    outcome.grant = grant
+    grant = grant_in_force(session, caller, resource, Right.call, outcome)
     service = registered_service(session, resource.id)
     if service is None:
         raise NotFound(f"resource {code} has no service registered at the gateway")

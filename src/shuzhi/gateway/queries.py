@@ -308,6 +308,9 @@ def live_grant(session: Session, *, consumer_id: int, resource_id: int) -> Grant
 
 def grant_public(item: Grant) -> GrantPublic:
     by_name = {field.name: field for field in item.resource.fields}
+    # the resource's order, then any field it no longer has: JSON keeps no key order
+    names = [name for name in by_name if name in item.fields]
+    names += [name for name in item.fields if name not in by_name]
     return GrantPublic(
         id=item.id,
         application_id=item.application_id,
@@ -321,9 +324,9 @@ def grant_public(item: Grant) -> GrantPublic:
                 name=name,
                 title=by_name[name].title if name in by_name else "",
                 pii=by_name[name].pii if name in by_name else "none",
-                mode=mode,
+                mode=item.fields[name],
             )
-            for name, mode in item.fields.items()
+            for name in names
         ],
         rights=list(item.rights),
         purpose_code=item.purpose_code,

@@ -156,8 +156,14 @@ def shared_resource(session: Session, code: str) -> ResourceView:
 
 
 def grant_in_force(
-    session: Session, caller: Caller, resource: ResourceView, right: Right
+    session: Session,
+    caller: Caller,
+    resource: ResourceView,
+    right: Right,
+    outcome: Outcome | None = None,
 ) -> GrantView:
+    """The consumer's newest grant on the resource, if it is in force and gives ``right``;
+    ``outcome`` learns the grant first, so that a refusal is logged with it."""
     row = session.execute(
         select(
             Grant.id,
@@ -177,6 +183,8 @@ def grant_in_force(
     if row is None:
         raise NoGrant(f"consumer {caller.consumer_code} holds no grant on {resource.code}")
     grant = GrantView(*row)
+    if outcome is not None:
+        outcome.grant = grant
     today = clock.now().date()
     if grant.state != "active":
         raise GrantInactive(f"grant {grant.id} on {resource.code} is {grant.state}")
@@ -331,11 +339,19 @@ def make_cursor(settings: Settings, *, snapshot: str, offset: int, query_id: str
 
 
 def read_cursor(settings: Settings, cursor: str, *, query_id: str) -> tuple[str, int]:
+    forged = ValidationFailed("the cursor is not one this gateway gave", field="cursor")
+    if not cursor.isascii():  # compare_digest takes ASCII text only
+        raise forged
     body, _, mac = cursor.partition(".")
     expected = hmac.new(_cursor_key(settings), body.encode(), hashlib.sha256).hexdigest()[:24]
     if not hmac.compare_digest(mac, expected):
-        raise ValidationFailed("the cursor is not one this gateway gave", field="cursor")
-    snapshot, offset, made_for = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        raise forged
+    try:
+        snapshot, offset, made_for = json.loads(
+            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        )
+    except ValueError:
+        raise forged from None
     if made_for != query_id:
         raise ValidationFailed(
             "the cursor belongs to another query; keep the same filters, fields and sort",
@@ -366,10 +382,14 @@ def records(
     settings: Settings,
 ) -> None:
     resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.read)
-    outcome.grant = grant
+    grant = grant_in_force(session, caller, resource, Right.read, outcome)
     known = {item.name: item for item in resource.fields}
-    visible = [name for name, mode in grant.fields.items() if mode != MaskMode.hidden]
+    # in the resource's order: the grant's JSON keeps no order on every database
+    visible = [
+        item.name
+        for item in resource.fields
+        if grant.fields.get(item.name, MaskMode.hidden) != MaskMode.hidden
+    ]
     asked = _one(params, "fields")
     fields = (
         list(dict.fromkeys(name.strip() for name in asked.split(",") if name.strip()))
@@ -377,6 +397,8 @@ def records(
         else visible
     )
     outcome.fields = fields
+    if asked is not None and not fields:
+        raise ValidationFailed("name at least one field, or leave fields out", field="fields")
     for name in fields:
         if name not in known:
             raise ValidationFailed(f"resource {code} has no field {name!r}", field="fields")
@@ -518,8 +540,7 @@ def verify(
 ) -> None:
     """数据核验: whether one record has all the given values; nothing else is answered."""
     resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.verify)
-    outcome.grant = grant
+    grant = grant_in_force(session, caller, resource, Right.verify, outcome)
     outcome.fields = list(attributes)
     outcome.lookup = lookup_of(
         settings.secret(), [(name, str(value)) for name, value in attributes.items()]
