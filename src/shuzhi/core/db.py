@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -67,9 +70,17 @@ class Database:
                 pool_pre_ping=True,
             )
         dialect.refuse_nul(self.engine)
-        # SQLite has one writer at a time; serialising writers in the process avoids
-        # lock contention, and BEGIN IMMEDIATE covers writers in other processes.
+        # SQLite has one writer at a time. Writers of this process queue on a lock, and
+        # writers of other processes (server workers, `shuzhi worker`) on a file lock
+        # beside the database: the kernel wakes the next one at once, where SQLite's own
+        # busy handler would sleep and retry. BEGIN IMMEDIATE still covers anyone else.
         self._write_lock = threading.Lock() if dialect.is_sqlite(self.engine) else None
+        self._busy_timeout = settings.database.busy_timeout_ms / 1000
+        self._lock_path = (
+            Path(f"{parsed.database}.write-lock")
+            if self._write_lock is not None and parsed.database not in (None, "", ":memory:")
+            else None
+        )
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(
             self.engine.execution_options(shuzhi_write=True), expire_on_commit=False
@@ -89,6 +100,7 @@ class Database:
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
+        held = self._file_lock()
         try:
             with self._writes() as session:
                 try:
@@ -104,8 +116,30 @@ class Database:
                     session.rollback()
                     raise
         finally:
+            if held is not None:
+                fcntl.flock(held, fcntl.LOCK_UN)
+                os.close(held)
             if lock is not None:
                 lock.release()
+
+    def _file_lock(self) -> int | None:
+        """The cross-process writer lock, polled every half millisecond up to the busy
+        timeout (a blocking wait could never time out)."""
+        if self._lock_path is None:
+            return None
+        handle = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(handle)
+                    raise ShuzhiError(
+                        "the database is busy with another writer; try again"
+                    ) from None
+                time.sleep(0.0005)
 
     def dispose(self) -> None:
         self.engine.dispose()
