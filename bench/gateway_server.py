@@ -24,7 +24,6 @@ CODE = "bench_people"
 FIELDS = ("id_card", "full_name", "mobile", "region", "gender", "age", "born")
 
 
-
 def _set_nodelay(sock: socket.socket) -> None:
     """asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and the socket
     uvicorn binds for ``--workers`` has proto 0: every second write of a response then
