@@ -208,19 +208,21 @@ def grant_history(grant_id: IdPath, session: SessionDep, actor: ActorDep) -> lis
     return queries.history(session, object_type="gateway_grant", object_id=grant_id)
 
 
+def _decide(
+    database: DatabaseDep, actor: ActorDep, application_id: int, *, approve: bool, body: Decision
+) -> ApplicationPublic:
+    with database.transaction() as session:
+        item = service.decide(
+            session, actor=actor, application_id=application_id, approve=approve, decision=body
+        )
+        return queries.application_public(session, item)
+
+
 @router.post("/applications/{application_id}/approve", response_model=ApplicationPublic)
 def approve(
     application_id: IdPath, database: DatabaseDep, actor: ActorDep, body: Decision | None = None
 ) -> ApplicationPublic:
-    with database.transaction() as session:
-        item = service.decide(
-            session,
-            actor=actor,
-            application_id=application_id,
-            approve=True,
-            decision=body or Decision(),
-        )
-        return queries.application_public(session, item)
+    return _decide(database, actor, application_id, approve=True, body=body or Decision())
 
 
 @router.post("/applications/{application_id}/reject", response_model=ApplicationPublic)
@@ -228,15 +230,7 @@ def reject(
     application_id: IdPath, database: DatabaseDep, actor: ActorDep, body: Decision | None = None
 ) -> ApplicationPublic:
     """Reject with ``{"comment": "the reason"}``; a reason is required."""
-    with database.transaction() as session:
-        item = service.decide(
-            session,
-            actor=actor,
-            application_id=application_id,
-            approve=False,
-            decision=body or Decision(),
-        )
-        return queries.application_public(session, item)
+    return _decide(database, actor, application_id, approve=False, body=body or Decision())
 
 
 @router.post("/applications/{application_id}/withdraw", response_model=ApplicationPublic)
