@@ -161,7 +161,6 @@ async def my_application(application_id: str, request: Request) -> Response:
     return await _serve(request, operation="application", target=None, work=work)
 
 
-@router.api_route("/services/{code}/{path:path}", methods=list(HTTP_METHODS), openapi_extra=SIGNED)
 async def call_service(code: str, path: str, request: Request) -> Response:
     """业务协同: the call goes on to the department's service, if the grant allows it."""
     raw = await request.body()
@@ -183,3 +182,14 @@ async def call_service(code: str, path: str, request: Request) -> Response:
         )
 
     return await _serve(request, operation="call", target=code[:64], work=work)
+
+
+# one route per method, so that each has its own operation in the OpenAPI document
+for _method in HTTP_METHODS:
+    router.add_api_route(
+        "/services/{code}/{path:path}",
+        call_service,
+        methods=[_method],
+        operation_id=f"call_service_{_method.lower()}",
+        openapi_extra=SIGNED,
+    )
