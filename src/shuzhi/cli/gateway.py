@@ -157,9 +157,7 @@ def issue_credential(consumer: Consumer, json: JsonOption = False) -> None:
     """A new access key and secret for a consumer."""
     with writing() as (session, actor):
         credential, secret = service.issue_credential(session, actor=actor, consumer=consumer)
-        issued = CredentialIssued(
-            **queries.credential_public(credential).model_dump(), secret=secret
-        )
+        issued = queries.credential_issued(credential, secret)
     _print_issued(issued, json)
 
 
@@ -168,9 +166,7 @@ def rotate_credential(access_key: AccessKey, json: JsonOption = False) -> None:
     """A new key for the same consumer; the old one works until the overlap ends."""
     with writing() as (session, actor):
         credential, secret = service.rotate_credential(session, actor=actor, access_key=access_key)
-        issued = CredentialIssued(
-            **queries.credential_public(credential).model_dump(), secret=secret
-        )
+        issued = queries.credential_issued(credential, secret)
     _print_issued(issued, json)
 
 

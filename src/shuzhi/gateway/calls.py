@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from shuzhi.core.errors import RateLimited, ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
 from shuzhi.gateway.models import Consumer, Credential, Grant, Nonce, Usage
-from shuzhi.gateway.queries import credential_state
+from shuzhi.gateway.queries import credential_state, in_force
 from shuzhi.gateway.rules import (
     BadSignature,
     GrantInactive,
@@ -286,12 +286,11 @@ def _charge(session: Session, grant: Limited, rows: int) -> None:
 
 
 def _still_in_force(session: Session, grant: Limited) -> None:
-    state, valid_from, valid_until = session.execute(
+    now = session.execute(
         select(Grant.state, Grant.valid_from, Grant.valid_until).where(Grant.id == grant.id)
     ).one()
-    today: date = clock.now().date()
-    if state != "active" or not valid_from <= today <= valid_until:
-        raise GrantInactive(f"grant {grant.id} is {state}")
+    if not in_force(now, clock.now().date()):
+        raise GrantInactive(f"grant {grant.id} is {now.state}")
 
 
 # -- the call ----------------------------------------------------------------------------

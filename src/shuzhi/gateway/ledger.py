@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from shuzhi.core.errors import ConfigurationError
@@ -158,7 +158,3 @@ def verify(session: Session, *, batch: int = 20_000) -> Verification:
             f"the log holds {count}",
         )
     return Verification(True, count)
-
-
-def count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(AccessLog)) or 0

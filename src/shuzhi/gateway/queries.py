@@ -4,6 +4,7 @@ each limited to what the actor may see; anything else is reported as not found."
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from shuzhi.gateway.schemas import (
     AccessLogPublic,
     ApplicationPublic,
     ConsumerPublic,
+    CredentialIssued,
     CredentialPublic,
     GrantField,
     GrantPublic,
@@ -119,6 +121,11 @@ def credentials(session: Session, *, consumer: Consumer) -> list[Credential]:
             select(Credential).where(Credential.consumer_id == consumer.id).order_by(Credential.id)
         )
     )
+
+
+def credential_issued(item: Credential, secret: str) -> CredentialIssued:
+    """The credential with its secret, for the one answer that may show it."""
+    return CredentialIssued(**credential_public(item).model_dump(), secret=secret)
 
 
 def credential_public(item: Credential) -> CredentialPublic:
@@ -342,7 +349,8 @@ def grant_public(item: Grant) -> GrantPublic:
     )
 
 
-def in_force(item: Grant, today: date) -> bool:
+def in_force(item: Any, today: date) -> bool:
+    """Whether a grant (the model, or any row with its state and validity) is in force."""
     return item.state == "active" and item.valid_from <= today <= item.valid_until
 
 

@@ -10,7 +10,6 @@ from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
 from shuzhi.catalog.schemas import HistoryEntry
 from shuzhi.gateway import oversight, queries, service
-from shuzhi.gateway.models import Credential
 from shuzhi.gateway.schemas import (
     AccessLogList,
     ApplicationCreate,
@@ -94,10 +93,6 @@ def list_credentials(code: str, session: SessionDep, actor: ActorDep) -> Credent
     )
 
 
-def _issued(credential: Credential, secret: str) -> CredentialIssued:
-    return CredentialIssued(**queries.credential_public(credential).model_dump(), secret=secret)
-
-
 @router.post(
     "/consumers/{code}/credentials",
     response_model=CredentialIssued,
@@ -107,7 +102,7 @@ def issue_credential(code: str, database: DatabaseDep, actor: ActorDep) -> Crede
     """A new access key and secret; the secret is in this answer only."""
     with database.transaction() as session:
         credential, secret = service.issue_credential(session, actor=actor, consumer=code)
-        return _issued(credential, secret)
+        return queries.credential_issued(credential, secret)
 
 
 @router.post(
@@ -118,7 +113,7 @@ def issue_credential(code: str, database: DatabaseDep, actor: ActorDep) -> Crede
 def rotate_credential(access_key: str, database: DatabaseDep, actor: ActorDep) -> CredentialIssued:
     with database.transaction() as session:
         credential, secret = service.rotate_credential(session, actor=actor, access_key=access_key)
-        return _issued(credential, secret)
+        return queries.credential_issued(credential, secret)
 
 
 @router.post("/credentials/{access_key}/revoke", response_model=CredentialPublic)
