@@ -4,6 +4,7 @@ its flags and its chain check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -252,6 +253,29 @@ def application_page(
     )
 
 
+def _acted(
+    request: Request,
+    database: Any,
+    back: str,
+    act: Callable[[Session], object],
+    *,
+    shown_as_page: tuple[type[ShuzhiError], ...] = (NotFound,),
+) -> Response:
+    """Run ``act`` in one transaction and go back to ``back``, with its refusal or "Done.".
+    Errors in ``shown_as_page`` (an item the user may not see) get the error page."""
+    try:
+        with database.transaction() as writer:
+            act(writer)
+    except shown_as_page:
+        raise
+    except ValidationError as exc:
+        return redirect(request, back, error=_first_error(exc))
+    except ShuzhiError as exc:
+        return redirect(request, back, error=exc.detail)
+    _ = translator_for(request)
+    return redirect(request, back, ok=_("Done."))
+
+
 @router.post("/gateway/applications/{application_id}/{action}")
 async def decide(
     application_id: ItemId, action: str, request: Request, database: DatabaseDep, actor: PageActor
@@ -259,38 +283,28 @@ async def decide(
     form = await checked_form(request)
     if action not in APPLICATION_BUTTONS:
         raise NotFound(f"no application action {action!r}")
-    back = f"/gateway/applications/{application_id}"
-    try:
-        with database.transaction() as writer:
-            if action == "withdraw":
-                service.withdraw(writer, actor=actor, application_id=application_id)
-            else:
-                decision = Decision.model_validate(
-                    {
-                        "clear_fields": form.getlist("clear_fields")
-                        if action == "approve"
-                        else None,
-                        "requests_per_second": _text(form, "requests_per_second") or None,
-                        "rows_per_day": _text(form, "rows_per_day") or None,
-                        "comment": _text(form, "comment") or None,
-                    }
-                )
-                service.decide(
-                    writer,
-                    actor=actor,
-                    application_id=application_id,
-                    approve=action == "approve",
-                    decision=decision,
-                    settings=request.app.state.settings,
-                )
-    except NotFound:
-        raise  # an application the user may not see gets the error page
-    except ValidationError as exc:
-        return redirect(request, back, error=_first_error(exc))
-    except ShuzhiError as exc:
-        return redirect(request, back, error=exc.detail)
-    _ = translator_for(request)
-    return redirect(request, back, ok=_("Done."))
+
+    def act(writer: Session) -> object:
+        if action == "withdraw":
+            return service.withdraw(writer, actor=actor, application_id=application_id)
+        decision = Decision.model_validate(
+            {
+                "clear_fields": form.getlist("clear_fields") if action == "approve" else None,
+                "requests_per_second": _text(form, "requests_per_second") or None,
+                "rows_per_day": _text(form, "rows_per_day") or None,
+                "comment": _text(form, "comment") or None,
+            }
+        )
+        return service.decide(
+            writer,
+            actor=actor,
+            application_id=application_id,
+            approve=action == "approve",
+            decision=decision,
+            settings=request.app.state.settings,
+        )
+
+    return _acted(request, database, f"/gateway/applications/{application_id}", act)
 
 
 # -- grants ---------------------------------------------------------------------------------
@@ -364,22 +378,15 @@ async def change_grant(
     form = await checked_form(request)
     if action not in GRANT_BUTTONS:
         raise NotFound(f"no grant action {action!r}")
-    back = f"/gateway/grants/{grant_id}"
-    try:
-        with database.transaction() as writer:
-            service.change_grant(
-                writer,
-                actor=actor,
-                grant_id=grant_id,
-                name=action,
-                comment=_text(form, "comment") or None,
-            )
-    except NotFound:
-        raise
-    except ShuzhiError as exc:
-        return redirect(request, back, error=exc.detail)
-    _ = translator_for(request)
-    return redirect(request, back, ok=_("Done."))
+    comment = _text(form, "comment") or None
+    return _acted(
+        request,
+        database,
+        f"/gateway/grants/{grant_id}",
+        lambda writer: service.change_grant(
+            writer, actor=actor, grant_id=grant_id, name=action, comment=comment
+        ),
+    )
 
 
 # -- consumer systems and credentials -------------------------------------------------------
@@ -486,9 +493,7 @@ async def issue_credential(
             credential, secret = service.issue_credential(
                 writer, actor=actor, consumer=code, settings=request.app.state.settings
             )
-            issued = CredentialIssued(
-                **queries.credential_public(credential).model_dump(), secret=secret
-            )
+            issued = queries.credential_issued(credential, secret)
     except (NotFound, PermissionDenied):
         raise
     except ShuzhiError as exc:
@@ -503,16 +508,15 @@ async def switch_consumer(
     await checked_form(request)
     if action not in ("enable", "disable"):
         raise NotFound(f"no consumer action {action!r}; use enable or disable")
-    back = f"/gateway/consumers/{code}"
-    try:
-        with database.transaction() as writer:
-            service.set_consumer_active(writer, actor=actor, code=code, active=action == "enable")
-    except (NotFound, PermissionDenied):
-        raise
-    except ShuzhiError as exc:
-        return redirect(request, back, error=exc.detail)
-    _ = translator_for(request)
-    return redirect(request, back, ok=_("Done."))
+    return _acted(
+        request,
+        database,
+        f"/gateway/consumers/{code}",
+        lambda writer: service.set_consumer_active(
+            writer, actor=actor, code=code, active=action == "enable"
+        ),
+        shown_as_page=(NotFound, PermissionDenied),
+    )
 
 
 def _own_credential(database: Any, actor: Actor, code: str, access_key: str) -> None:
@@ -536,9 +540,7 @@ async def rotate_credential(
             credential, secret = service.rotate_credential(
                 writer, actor=actor, access_key=access_key, settings=request.app.state.settings
             )
-            issued = CredentialIssued(
-                **queries.credential_public(credential).model_dump(), secret=secret
-            )
+            issued = queries.credential_issued(credential, secret)
     except (NotFound, PermissionDenied):
         raise
     except ShuzhiError as exc:
@@ -552,16 +554,13 @@ async def revoke_credential(
 ) -> Response:
     await checked_form(request)
     _own_credential(database, actor, code, access_key)
-    back = f"/gateway/consumers/{code}"
-    try:
-        with database.transaction() as writer:
-            service.revoke_credential(writer, actor=actor, access_key=access_key)
-    except (NotFound, PermissionDenied):
-        raise
-    except ShuzhiError as exc:
-        return redirect(request, back, error=exc.detail)
-    _ = translator_for(request)
-    return redirect(request, back, ok=_("Done."))
+    return _acted(
+        request,
+        database,
+        f"/gateway/consumers/{code}",
+        lambda writer: service.revoke_credential(writer, actor=actor, access_key=access_key),
+        shown_as_page=(NotFound, PermissionDenied),
+    )
 
 
 # -- usage ----------------------------------------------------------------------------------
