@@ -8,12 +8,14 @@ tests that need them, with the reason, unless SHUZHI_REQUIRE_ALL=1 (CI), where t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,6 +86,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     database.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Any:
+    """The process's shared SparkSession (one per xdist worker: a JVM takes seconds to
+    start), for tests marked ``spark``; engines opened later reuse it."""
+    need(importlib.util.find_spec("pyspark") is not None, "pyspark is not installed")
+    from shuzhi.lake.spark import java_problem, shared_session
+
+    problem = java_problem()
+    need(problem is None, f"Spark cannot start: {problem}")
+    return shared_session(master="local[2]", driver_memory="1g")
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,17 @@
-"""The DuckDB engine over current snapshots: one read-only SELECT, nothing outside the lake."""
+"""The DuckDB engine over current snapshots: one read-only SELECT, nothing outside the lake;
+Arrow tables registered beside the views; engines opened by name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from shuzhi.core.errors import ValidationFailed
-from shuzhi.lake.engine import DuckDBEngine
+from shuzhi.core.settings import load_settings
+from shuzhi.lake.engine import DuckDBEngine, open_engine
 from shuzhi.lake.storage import Lake
 
 OLD = "20240301T080000-b1"
@@ -140,3 +143,33 @@ def test_an_engine_that_is_not_read_only_runs_any_statement(lake: Lake) -> None:
     with DuckDBEngine(lake, ["people"], read_only=False) as engine:
         engine.run("CREATE TABLE t AS SELECT * FROM people")
         assert engine.run("SELECT count(*) AS c FROM t").to_pylist() == [{"c": 5}]
+
+
+def test_a_registered_arrow_table_joins_the_views_of_a_locked_engine(lake: Lake) -> None:
+    ancestors = pa.table({"n": [0, 1, 1], "ancestor": ["杭州", "杭州", "浙江"]})
+    with DuckDBEngine(lake, ["people"]) as engine:
+        engine.register("ancestors", ancestors)
+        sql = (
+            "SELECT a.ancestor, count(*) AS c FROM people JOIN ancestors AS a USING (n) "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        assert engine.run(sql).to_pylist() == [
+            {"ancestor": "杭州", "c": 2},
+            {"ancestor": "浙江", "c": 1},
+        ]
+        engine.register("ancestors", ancestors.slice(0, 1))
+        assert engine.run("SELECT count(*) AS c FROM ancestors").to_pylist() == [{"c": 1}]
+        # registering did not open the files outside the lake
+        with pytest.raises(ValidationFailed, match="query failed"):
+            engine.query("SELECT * FROM read_csv('/etc/passwd')", limit=10)
+
+
+def test_an_engine_is_opened_by_its_name(lake: Lake) -> None:
+    settings = load_settings(lake={"memory_limit": "1GB", "threads": 1})
+    with open_engine("duckdb", lake, ["people"], settings=settings) as engine:
+        assert engine.name == "duckdb"
+        assert engine.read == {"people": OLD}
+        assert engine.run("SELECT current_setting('threads') AS t").to_pylist() == [{"t": 1}]
+    with pytest.raises(ValidationFailed, match="unknown engine 'oracle'") as caught:
+        open_engine("oracle", lake, ["people"], settings=settings)
+    assert caught.value.field == "engine"

@@ -1,20 +1,22 @@
 """Compute engines: one small protocol, ``run(sql) -> Arrow table``, over current snapshots.
 
-DuckDB is the embedded default. Each resource with a current snapshot is a view named by
-its code; an engine pins the snapshots it saw when it was opened (``read``), so a query
-and its lineage agree even while batches land.
+DuckDB is the embedded default; Spark (``spark.SparkEngine``, the ``spark`` extra) runs the
+same DuckDB SQL, translated, over the same Parquet files. Each resource with a current
+snapshot is a view named by its code; an engine pins the snapshots it saw when it was
+opened (``read``), so a query and its lineage agree even while batches land.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 import duckdb
 import pyarrow as pa
 
 from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.settings import Settings
 from shuzhi.lake.rules import literal, quote
 from shuzhi.lake.storage import Lake
 
@@ -24,10 +26,47 @@ class ComputeEngine(Protocol):
 
     def run(self, sql: str) -> pa.Table: ...
 
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an in-memory Arrow table queryable as ``name``, replacing one so named."""
+        ...
+
     @property
     def read(self) -> dict[str, str]:
         """The snapshot of each resource the engine reads, for lineage."""
         ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def open_engine(
+    kind: str, lake: Lake, codes: Iterable[str], *, settings: Settings
+) -> ComputeEngine:
+    """The engine named ``kind`` over the current snapshots of ``codes``."""
+    if kind == "duckdb":
+        return DuckDBEngine(
+            lake, codes, memory_limit=settings.lake.memory_limit, threads=settings.lake.threads
+        )
+    if kind == "spark":
+        # imported here: only Spark's users pay for sqlglot, and pyspark is an extra
+        from shuzhi.lake.spark import SparkEngine
+
+        return SparkEngine(
+            lake,
+            codes,
+            master=settings.brain.spark_master,
+            driver_memory=settings.brain.spark_driver_memory,
+            shuffle_partitions=settings.brain.spark_shuffle_partitions,
+        )
+    raise ValidationFailed(
+        f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}", field="engine"
+    )
 
 
 def connect(
@@ -82,6 +121,14 @@ class DuckDBEngine:
 
     def tables(self) -> list[str]:
         return sorted(self._read)
+
+    def register(self, name: str, table: pa.Table) -> None:
+        # a scan of the caller's own memory: allowed with external access off and the
+        # configuration locked
+        try:
+            self.con.register(name, table)
+        except duckdb.Error as exc:
+            raise ValidationFailed(f"cannot register {name}: {_first_line(exc)}") from None
 
     def run(self, sql: str) -> pa.Table:
         try:
