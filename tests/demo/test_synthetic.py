@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
 import re
+import statistics
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,17 @@ from openpyxl import load_workbook
 from shuzhi.catalog.rules import FieldFormat, FieldType
 from shuzhi.catalog.schemas import FieldSpec, ResourceCreate
 from shuzhi.core.standards import is_citizen_id, is_credit_code, is_mobile
-from shuzhi.demo.synthetic import SourceFile, demo_resources, layout, write_sources
+from shuzhi.demo.synthetic import (
+    AS_OF,
+    DETERIORATING_ITEMS,
+    MONITORING_ITEMS,
+    MONITORING_PARTS,
+    SourceFile,
+    demo_resources,
+    deteriorating_counties,
+    layout,
+    write_sources,
+)
 from shuzhi.regions.service import builtin_csv
 
 SCALE = 0.05
@@ -27,6 +41,7 @@ NEW_RESOURCES = (
     "wjw_childcare_institution",
     "zfw_hotline_12345_order",
     "tjj_county_monthly_indicator",
+    "dsj_county_monthly_monitoring",
 )
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -336,6 +351,275 @@ def test_the_county_series_cover_two_years_and_more_for_every_indicator(
     assert indicators == {"gdp", "retail_sales", "fiscal_revenue", "registered_unemployment"}
     assert len({region for region, _ in months}) >= 3
     assert all(len(seen) >= 24 for seen in months.values())
+
+
+MONITORING = "dsj_county_monthly_monitoring"
+# a part and the whole it is counted in; the brain's share indicators divide one by the other
+PARTS = {
+    "online_services_done_online": "online_services",
+    "enforcement_cases_on_time": "enforcement_cases_closed",
+    "disputes_resolved": "disputes_mediated",
+    "grid_events_on_time": "grid_events",
+    "hotline_orders_on_time": "hotline_orders",
+    "hotline_visited": "hotline_orders",
+    "hotline_satisfied": "hotline_visited",
+    "hazards_rectified": "hazards_found",
+}
+# where the share of each part lies, give or take rounding, outside the deteriorating counties
+SHARES = {
+    "online_services_done_online": (0.80, 0.97),
+    "enforcement_cases_on_time": (0.88, 0.99),
+    "disputes_resolved": (0.90, 0.98),
+    "grid_events_on_time": (0.90, 0.99),
+    "hotline_orders_on_time": (0.92, 0.99),
+    "hotline_visited": (0.60, 0.80),
+    "hotline_satisfied": (0.88, 0.98),
+    "hazards_rectified": (0.85, 0.99),
+}
+MEASURED = {"pm25", "business_opening_days", "digital_core_revenue"}  # not counts
+CHILDCARE_TARGET = 4.5  # places per 1,000 residents
+Returns = dict[tuple[str, str], dict[str, float]]  # (county, month) -> item -> value
+
+
+def months_before(day: date, count: int) -> list[str]:
+    """The ``count`` months before the month of ``day``, first days, oldest first."""
+    index = day.year * 12 + day.month - 1
+    return [
+        date((index - k) // 12, (index - k) % 12 + 1, 1).isoformat() for k in range(count, 0, -1)
+    ]
+
+
+def county_codes() -> set[str]:
+    with builtin_csv().open(encoding="utf-8", newline="") as handle:
+        return {row["code"] for row in csv.DictReader(handle) if row["level"] == "county"}
+
+
+def share(figures: dict[str, float], part: str) -> float | None:
+    whole = PARTS[part]
+    if part in figures and figures.get(whole):
+        return figures[part] / figures[whole]
+    return None
+
+
+def mean(values: list[float | None]) -> float:
+    known = [value for value in values if value is not None]
+    return sum(known) / len(known)
+
+
+@pytest.fixture(scope="module")
+def monitoring_file(tmp_path_factory: pytest.TempPathFactory) -> SourceFile:
+    """The monitoring returns as the demo build writes them: default seed, scale 1.0."""
+    [source] = write_sources(tmp_path_factory.mktemp("monitoring"), codes=[MONITORING])
+    return source
+
+
+@pytest.fixture(scope="module")
+def monitoring(
+    monitoring_file: SourceFile, specs: dict[str, ResourceCreate], regions: set[str]
+) -> Returns:
+    """The rows that pass validation, by county and month."""
+    spec = specs[MONITORING]
+    headers, table = read(monitoring_file)
+    returns: Returns = {}
+    for row in table:
+        if not row_problems(spec, headers, row, regions):
+            region, month, item, value, _ = row
+            assert region and month and item and value
+            returns.setdefault((region, month), {})[item] = float(value)
+    return returns
+
+
+def test_the_monitoring_returns_cover_three_years_of_every_county_and_item(
+    monitoring_file: SourceFile, specs: dict[str, ResourceCreate], regions: set[str]
+) -> None:
+    spec = specs[MONITORING]
+    fields = {field.name: field for field in spec.fields}
+    items = fields["item_code"].rules.values  # type: ignore[union-attr]
+    assert items == list(MONITORING_ITEMS)
+    assert len(items) == 28
+    assert [name for name, field in fields.items() if field.primary_key] == [
+        "region_code",
+        "month",
+        "item_code",
+    ]
+    assert all(item in fields["item_code"].description for item in items)
+    counties = county_codes()
+    assert len(counties) == 90
+
+    headers, table = read(monitoring_file)
+    assert len(table) == monitoring_file.rows == len(counties) * len(items) * 36
+    seen: dict[tuple[str, str], set[str]] = {}
+    for row in table:
+        if not row_problems(spec, headers, row, regions):
+            region, month, item, _, department = row
+            assert department == MONITORING_ITEMS[item], (item, department)
+            seen.setdefault((region, item), set()).add(month)  # type: ignore[arg-type]
+    assert {region for region, _ in seen} == counties
+    assert {item for _, item in seen} == set(items)
+    assert set().union(*seen.values()) == set(months_before(AS_OF, 36))
+    # one row in fifty is spoilt on purpose, so a county's item may miss a month or two
+    assert all(len(months) >= 32 for months in seen.values())
+    assert sum(len(months) == 36 for months in seen.values()) > len(seen) / 3
+
+
+def test_counts_are_whole_and_parts_never_exceed_their_whole(monitoring: Returns) -> None:
+    assert PARTS == MONITORING_PARTS
+    worse = deteriorating_counties()
+    compared = 0
+    for (region, month), figures in monitoring.items():
+        for item, value in figures.items():
+            assert item in MEASURED or value.is_integer(), (region, month, item, value)
+        for part, whole in PARTS.items():
+            if part in figures and whole in figures:
+                assert figures[part] <= figures[whole], (region, month, part)
+                compared += 1
+            fraction = share(figures, part)
+            if fraction is not None and region not in worse:
+                low, high = SHARES[part]
+                assert low - 0.02 <= fraction <= high + 0.02, (region, month, part, fraction)
+        if "good_air_days" in figures:
+            day = date.fromisoformat(month)
+            assert figures["good_air_days"] <= calendar.monthrange(day.year, day.month)[1]
+    assert compared > 0.9 * len(monitoring) * len(PARTS)
+
+
+def test_childcare_places_rise_toward_the_target_and_several_counties_fall_short(
+    monitoring: Returns,
+) -> None:
+    rates = {
+        key: 1000 * figures["childcare_places"] / figures["resident_population"]
+        for key, figures in monitoring.items()
+        if "childcare_places" in figures and "resident_population" in figures
+    }
+    assert min(rates.values()) >= 3.0 and max(rates.values()) <= 5.3
+    months = months_before(AS_OF, 36)
+    latest = [rate for (_, month), rate in rates.items() if month == months[-1]]
+    red = sum(rate < 0.9 * CHILDCARE_TARGET for rate in latest)
+    green = sum(rate >= CHILDCARE_TARGET for rate in latest)
+    assert 3 <= red <= len(latest) / 8
+    assert green > len(latest) / 3
+    yearly = [
+        rates[region, months[-13]] - rates[region, months[-25]]
+        for region in county_codes()
+        if (region, months[-13]) in rates and (region, months[-25]) in rates
+    ]
+    assert 0.2 <= statistics.median(yearly) <= 0.4
+
+
+def test_the_figures_are_those_of_real_counties(monitoring: Returns) -> None:
+    def values(item: str) -> list[float]:
+        return [figures[item] for figures in monitoring.values() if item in figures]
+
+    def ratios(part: str, whole: str, per: float = 1.0) -> list[float]:
+        return [
+            per * figures[part] / figures[whole]
+            for figures in monitoring.values()
+            if part in figures and figures.get(whole)
+        ]
+
+    assert min(values("resident_population")) >= 180_000
+    assert max(values("resident_population")) <= 1_600_000
+    assert min(ratios("elderly_population", "resident_population")) >= 0.19
+    assert max(ratios("elderly_population", "resident_population")) <= 0.30
+    assert min(ratios("elderly_care_beds", "elderly_population", 100)) >= 3.0
+    assert max(ratios("elderly_care_beds", "elderly_population", 100)) <= 6.0
+    assert 4500 <= statistics.median(values("urban_income")) <= 7500
+    assert 1.5 <= statistics.median(ratios("urban_income", "rural_income")) <= 2.1
+    assert min(ratios("business_opening_days", "business_openings")) >= 0.5
+    assert max(ratios("business_opening_days", "business_openings")) <= 2.5
+    crime = ratios("criminal_cases", "resident_population", 10_000)
+    assert min(crime) >= 1.5 and max(crime) <= 8.5
+    assert 18 <= statistics.median(values("pm25")) <= 40
+
+    # trends and seasons, across the counties
+    months = months_before(AS_OF, 36)
+
+    def province(item: str, month: str) -> float:
+        return statistics.median(
+            figures[item]
+            for (_, at), figures in monitoring.items()
+            if at == month and item in figures
+        )
+
+    january, july = (next(m for m in months if m[5:7] == number) for number in ("01", "07"))
+    assert province("pm25", january) > 1.3 * province("pm25", july)
+    december, next_december = [m for m in months if m[5:7] == "12"][:2]
+    assert province("urban_income", december) > province(
+        "urban_income", months[months.index(december) - 1]
+    )
+    growth = province("urban_income", next_december) / province("urban_income", december) - 1
+    assert 0.03 <= growth <= 0.07
+    first_year, last_year = months[:12], months[-12:]
+    assert province("business_opening_days", last_year[0]) / province(
+        "business_openings", last_year[0]
+    ) < province("business_opening_days", first_year[0]) / province(
+        "business_openings", first_year[0]
+    )
+
+
+def test_the_deteriorating_counties_show_in_their_last_months(monitoring: Returns) -> None:
+    worse = deteriorating_counties()
+    months = months_before(AS_OF, 36)
+    assert 2 <= len(worse) <= 4
+    assert all(months[-5] <= first.isoformat() <= months[-3] for first in worse.values())
+    assert set(DETERIORATING_ITEMS) == {
+        "childcare_places",
+        "hotline_orders_on_time",
+        "pm25",
+        "enforcement_cases_on_time",
+    }
+    recent, year_before = months[-3:], months[-15:-12]  # every deteriorating county's bad months
+
+    def change(county: str, measure: Callable[[dict[str, float]], float | None]) -> float:
+        """The mean of ``measure`` over the recent months less that a year before."""
+        now = mean([measure(monitoring.get((county, m), {})) for m in recent])
+        then = mean([measure(monitoring.get((county, m), {})) for m in year_before])
+        return now - then
+
+    for county in county_codes():
+        places = [
+            monitoring[county, month]["childcare_places"]
+            for month in months
+            if "childcare_places" in monitoring.get((county, month), {})
+        ]
+        pm25 = change(county, lambda f: f.get("pm25")) / mean(
+            [monitoring.get((county, m), {}).get("pm25") for m in year_before]
+        )
+        signals = {
+            "hotline": change(county, lambda f: share(f, "hotline_orders_on_time")) < -0.04,
+            "enforcement": change(county, lambda f: share(f, "enforcement_cases_on_time")) < -0.04,
+            "pm25": pm25 > 0.12,
+            "childcare": any(later < earlier for earlier, later in pairwise(places)),
+        }
+        if county in worse:
+            assert all(signals.values()), (county, signals)
+        else:
+            assert not any(signals.values()), (county, signals)
+
+
+def test_fewer_counties_report_at_a_small_scale_and_some_still_deteriorate(
+    written: list[SourceFile],
+) -> None:
+    source = next(s for s in written if s.resource_code == MONITORING)
+    _, table = read(source)
+    rows_by_county = Counter(row[0] for row in table)
+    counties = {county for county, rows in rows_by_county.items() if rows > 100}
+    assert 3 <= len(counties) < 90
+    assert len(table) == len(counties) * len(MONITORING_ITEMS) * 36
+    worse = deteriorating_counties(scale=SCALE)
+    assert 2 <= len(worse) < len(counties)
+    assert set(worse) <= counties
+
+
+def test_the_same_seed_writes_the_same_monitoring_returns(
+    tmp_path: Path, monitoring_file: SourceFile
+) -> None:
+    [again] = write_sources(tmp_path / "again", codes=[MONITORING])
+    [other] = write_sources(tmp_path / "other", seed=1, codes=[MONITORING])
+    assert again.path.read_bytes() == monitoring_file.path.read_bytes()
+    assert other.path.read_bytes() != monitoring_file.path.read_bytes()
+    assert deteriorating_counties() == deteriorating_counties()
+    assert deteriorating_counties(seed=1) != deteriorating_counties()
 
 
 def test_the_catalog_file_validates_and_declares_formats() -> None:

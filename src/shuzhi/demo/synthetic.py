@@ -21,6 +21,7 @@ shared registers from their own seeds, so a file's bytes depend only on the seed
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -119,7 +120,7 @@ def write_sources(
     """Write a source file for every demo resource (or those of ``codes``) into ``directory``.
 
     The demo build decides which resources end up published; pass their codes to write only
-    those. ``scale`` multiplies the row counts (1.0: about 60,000 rows in all).
+    those. ``scale`` multiplies the row counts (1.0: about 150,000 rows in all).
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
@@ -2261,4 +2262,307 @@ def _hotline(draw: _Draw, count: int) -> Iterator[Row]:
             }
 
 
-__all__ = ["AS_OF", "SOURCES", "Layout", "SourceFile", "demo_resources", "layout", "write_sources"]
+# ---------------------------------------------------------------------------------------------
+# the counties' monthly monitoring returns, which the brain's indicators are computed from
+
+MONITORING = "dsj_county_monthly_monitoring"
+# item code -> the provincial department that checks and reports it
+MONITORING_ITEMS = {
+    "resident_population": "省统计局",
+    "childcare_places": "省卫生健康委",
+    "elderly_population": "省民政厅",
+    "elderly_care_beds": "省民政厅",
+    "urban_income": "省统计局",
+    "rural_income": "省统计局",
+    "online_services": "省大数据局",
+    "online_services_done_online": "省大数据局",
+    "enforcement_cases_closed": "省司法厅",
+    "enforcement_cases_on_time": "省司法厅",
+    "business_openings": "省市场监管局",
+    "business_opening_days": "省市场监管局",
+    "disputes_mediated": "省委政法委",
+    "disputes_resolved": "省委政法委",
+    "criminal_cases": "省公安厅",
+    "grid_events": "省委政法委",
+    "grid_events_on_time": "省委政法委",
+    "hotline_orders": "省委政法委",
+    "hotline_orders_on_time": "省委政法委",
+    "hotline_visited": "省委政法委",
+    "hotline_satisfied": "省委政法委",
+    "pm25": "省生态环境厅",
+    "good_air_days": "省生态环境厅",
+    "hazards_found": "省应急管理厅",
+    "hazards_rectified": "省应急管理厅",
+    "party_members_trained": "省委组织部",
+    "cultural_visits": "省文化和旅游厅",
+    "digital_core_revenue": "省经信厅",
+}
+# a part and the whole it is counted in, in the same county and month
+MONITORING_PARTS = {
+    "online_services_done_online": "online_services",
+    "enforcement_cases_on_time": "enforcement_cases_closed",
+    "disputes_resolved": "disputes_mediated",
+    "grid_events_on_time": "grid_events",
+    "hotline_orders_on_time": "hotline_orders",
+    "hotline_visited": "hotline_orders",
+    "hotline_satisfied": "hotline_visited",
+    "hazards_rectified": "hazards_found",
+}
+# what goes wrong, from their first bad month on, in the counties the plan picks
+DETERIORATING_ITEMS = {
+    "childcare_places": "托位数停滞并逐月减少约0.6%",
+    "hotline_orders_on_time": "按时办结率下降约6个百分点",
+    "pm25": "PM2.5浓度上升约25%",
+    "enforcement_cases_on_time": "按期办结率下降约7个百分点",
+}
+# seasonal factors, January to December, each averaging about 1
+SEASON_INCOME_URBAN = (1.22, 0.93, 0.95, 0.96, 0.95, 0.98, 0.99, 0.96, 0.97, 0.98, 0.99, 1.12)
+SEASON_INCOME_RURAL = (1.25, 0.95, 0.92, 0.93, 0.95, 0.97, 0.98, 0.97, 1.0, 1.02, 0.99, 1.07)
+SEASON_SERVICES = (1.05, 0.7, 1.15, 1.05, 1.0, 1.05, 1.0, 0.98, 1.0, 0.9, 1.02, 1.1)
+SEASON_ENFORCEMENT = (0.9, 0.6, 1.0, 1.0, 1.05, 1.1, 1.0, 1.0, 1.05, 0.9, 1.1, 1.3)
+SEASON_OPENINGS = (0.95, 0.55, 1.2, 1.1, 1.05, 1.05, 1.0, 0.95, 1.0, 0.85, 1.05, 1.25)
+SEASON_DISPUTES = (1.3, 1.2, 1.05, 0.95, 0.95, 0.95, 1.0, 0.95, 0.9, 0.9, 0.9, 0.95)
+SEASON_CRIME = (0.95, 0.85, 0.95, 0.95, 1.0, 1.05, 1.1, 1.1, 1.05, 1.0, 1.0, 1.0)
+SEASON_GRID = (0.9, 0.75, 1.0, 1.0, 1.05, 1.1, 1.1, 1.1, 1.05, 1.0, 0.98, 0.97)
+SEASON_PM25 = (1.32, 1.2, 1.1, 0.97, 0.88, 0.76, 0.72, 0.73, 0.8, 0.93, 1.14, 1.28)
+# ozone keeps summer days from being good even when particles are low
+OZONE_BAD_SHARE = (0.0, 0.0, 0.01, 0.03, 0.06, 0.07, 0.06, 0.06, 0.05, 0.03, 0.01, 0.0)
+# June is 安全生产月; the checks before the Spring Festival fill January
+SEASON_HAZARDS = (1.15, 0.7, 1.05, 1.05, 1.05, 1.25, 0.95, 0.9, 1.0, 0.95, 0.95, 1.0)
+SEASON_PARTY = (0.9, 0.6, 1.0, 1.05, 1.0, 1.25, 1.3, 0.95, 1.0, 1.0, 1.0, 0.95)
+SEASON_CULTURE = (0.95, 1.2, 0.9, 0.95, 1.05, 0.9, 1.2, 1.25, 0.85, 1.1, 0.85, 0.8)
+
+
+def _monitoring_plan(world: _World) -> tuple[list[County], dict[str, int]]:
+    """The counties that report (all of them at scale 1.0) and, of those, the two to four
+    that deteriorate, each with the index of its first bad month (three to five before the
+    end). Drawn apart from the figures so that ``deteriorating_counties`` can tell them."""
+    rng = random.Random(f"{world.seed}:{MONITORING}:plan")
+    counties = world.counties
+    wanted = max(3, round(len(counties) * world.scale))
+    if wanted < len(counties):
+        counties = sorted(rng.sample(counties, wanted))
+    how_many = min(rng.randint(2, 4), len(counties) - 1)
+    worse = sorted(rng.sample(counties, how_many))
+    return counties, {c.code: COUNTY_SERIES_MONTHS - rng.randint(3, 5) for c in worse}
+
+
+def deteriorating_counties(
+    *, seed: int = DEFAULT_SEED, scale: float = 1.0, as_of: date = AS_OF
+) -> dict[str, date]:
+    """The counties whose items of ``DETERIORATING_ITEMS`` go wrong in the monitoring returns
+    written with this seed, scale and ``as_of``, each with its first bad month."""
+    world = _World(seed=seed, scale=scale, as_of=as_of)
+    _, worse = _monitoring_plan(world)
+    months = _Draw(world, MONITORING).months(COUNTY_SERIES_MONTHS)
+    return {code: months[index] for code, index in worse.items()}
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(high, max(low, value))
+
+
+@_source(MONITORING, 0)
+def _monitoring(draw: _Draw, count: int) -> Iterator[Row]:
+    """Every county's monthly returns for three years, one row per county, item and month.
+
+    Stocks (population, places, beds) are month-end values that move slowly; the rest are the
+    month's counts, with their own trend and season. Shares of a whole (on time, done online,
+    resolved…) wander inside a band and never exceed it.
+
+    Two to four counties, picked by the seed (see ``deteriorating_counties``), deteriorate
+    from three to five months before the end: their childcare places stall and then shrink
+    by about 0.6% a month, the hotline's on-time share falls by six points, PM2.5 rises by a
+    quarter (and with it the good-air days fall), and the enforcement cases' on-time share
+    falls by seven points.
+    """
+    world = draw.world
+    counties, worse = _monitoring_plan(world)
+    months = draw.months(COUNTY_SERIES_MONTHS)
+    mean = world.mean_weight()
+    for county in counties:
+        series = _monitoring_county(draw.rng, county.weight / mean, months, worse.get(county.code))
+        for item, department in MONITORING_ITEMS.items():
+            for month, value in zip(months, series[item], strict=True):
+                yield {
+                    "region_code": county.code,
+                    "month": month,
+                    "item_code": item,
+                    "value": value,
+                    "reporting_department": department,
+                }
+
+
+def _monitoring_county(
+    rng: random.Random, size: float, months: list[date], onset: int | None
+) -> dict[str, list[float]]:
+    """One county's series by item; ``onset`` is the first bad month of a deteriorating one."""
+    count = len(months)
+    years = [index / 12 for index in range(count)]
+    bad = [onset is not None and index >= onset for index in range(count)]
+
+    def jitter(spread: float) -> float:
+        return rng.lognormvariate(0, spread)
+
+    # stocks: residents and the elderly among them
+    base = _clamp(650_000 * size**0.55 * jitter(0.08), 180_000, 1_600_000)
+    growth = _clamp(rng.gauss(0.005, 0.006), -0.008, 0.02)
+    people = [round(base * (1 + growth) ** t * (1 + rng.gauss(0, 0.0003))) for t in years]
+    old = _clamp(0.29 - 0.035 * size**0.5 + rng.gauss(0, 0.015), 0.19, 0.285)
+    elderly = [round(p * (old + 0.004 * t)) for p, t in zip(people, years, strict=True)]
+    series: dict[str, list[float]] = {"resident_population": people, "elderly_population": elderly}
+
+    def flow(
+        per_head: float, per: int, growth: float, season: tuple[float, ...], spread: float
+    ) -> list[int]:
+        """A month's count, ``per_head`` per ``per`` residents, growing ``growth`` a year."""
+        out = []
+        for i, month in enumerate(months):
+            expected = people[i] / per * per_head * (1 + growth) ** years[i]
+            out.append(round(expected * season[month.month - 1] * jitter(spread)))
+        return out
+
+    def part(
+        whole: list[int],
+        start: float,
+        yearly: float,
+        band: tuple[float, float],
+        spread: float,
+        drop: float = 0.0,
+    ) -> list[int]:
+        """A part of ``whole`` whose share starts near ``start`` and moves ``yearly`` a year
+        within ``band``; ``drop`` comes off the share in a deteriorating county's bad months."""
+        out = []
+        for i, total in enumerate(whole):
+            share = _clamp(start + yearly * years[i] + rng.gauss(0, spread), *band)
+            if bad[i]:
+                share -= drop
+            out.append(min(total, round(total * share)))
+        return out
+
+    # childcare places per 1,000 residents, rising toward the 4.5 target; a few lag behind
+    end = _clamp(rng.gauss(4.55, 0.35), 3.6, 5.2)
+    rise = min(_clamp(rng.gauss(0.3, 0.07), 0.15, 0.45), (end - 3.1) / ((count - 1) / 12))
+    places: list[int] = []
+    for i in range(count):
+        if bad[i]:
+            places.append(round(places[-1] * 0.994))
+            continue
+        rate = end - rise * (count - 1 - i) / 12
+        wanted = round(people[i] * rate / 1000 * (1 + rng.gauss(0, 0.003)))
+        places.append(max(wanted, places[-1]) if places else wanted)
+    series["childcare_places"] = places
+
+    # beds per 100 elderly: institutions open now and then, so the count moves in steps
+    per_hundred = rng.uniform(3.2, 5.4)
+    beds: list[int] = []
+    for i in range(count):
+        target = round(elderly[i] * (per_hundred + 0.12 * years[i]) / 100 * jitter(0.01))
+        beds.append(target if not beds or rng.random() < 0.35 else beds[-1])
+    series["elderly_care_beds"] = beds
+
+    # income of the month per resident, a year-end and Spring Festival bump
+    urban = _clamp(5600 * size**0.12 * jitter(0.07), 4700, 6500)
+    urban_growth = rng.gauss(0.05, 0.008)
+    ratio = _clamp(rng.gauss(1.85 - 0.08 * (size - 1), 0.1), 1.6, 2.1)
+    narrowing = rng.uniform(0.02, 0.04)
+    series["urban_income"], series["rural_income"] = [], []
+    for i, month in enumerate(months):
+        trend = urban * (1 + urban_growth) ** years[i]
+        series["urban_income"].append(
+            round(trend * SEASON_INCOME_URBAN[month.month - 1] * jitter(0.015))
+        )
+        rural = trend / (ratio - narrowing * years[i]) * SEASON_INCOME_RURAL[month.month - 1]
+        series["rural_income"].append(round(rural * jitter(0.015)))
+
+    services = flow(rng.uniform(35, 60) * size**0.1, 1000, 0.06, SEASON_SERVICES, 0.04)
+    series["online_services"] = services
+    series["online_services_done_online"] = part(
+        services, rng.uniform(0.80, 0.88), rng.uniform(0.02, 0.035), (0.80, 0.97), 0.005
+    )
+
+    cases = flow(rng.uniform(2.0, 4.0), 10_000, 0.0, SEASON_ENFORCEMENT, 0.1)
+    series["enforcement_cases_closed"] = cases
+    series["enforcement_cases_on_time"] = part(
+        cases, rng.uniform(0.91, 0.975), 0.005, (0.88, 0.99), 0.008, drop=0.07
+    )
+
+    openings = flow(
+        rng.uniform(2.5, 5.0) * size**0.3, 10_000, rng.gauss(0.03, 0.03), SEASON_OPENINGS, 0.08
+    )
+    series["business_openings"] = [max(1, n) for n in openings]
+    days, faster = rng.uniform(1.4, 2.5), rng.uniform(0.2, 0.35)
+    series["business_opening_days"] = [
+        round(n * _clamp(days * math.exp(-faster * t) * jitter(0.05), 0.5, 2.5), 1)
+        for n, t in zip(series["business_openings"], years, strict=True)
+    ]
+
+    disputes = flow(rng.uniform(5, 12), 10_000, -0.02, SEASON_DISPUTES, 0.06)
+    series["disputes_mediated"] = disputes
+    series["disputes_resolved"] = part(
+        disputes, rng.uniform(0.91, 0.97), 0.003, (0.90, 0.98), 0.006
+    )
+
+    series["criminal_cases"] = flow(
+        _clamp(rng.uniform(2.5, 6.0) * size**0.1, 2.2, 7.0), 10_000, -0.05, SEASON_CRIME, 0.08
+    )
+
+    grid = flow(rng.uniform(60, 140), 10_000, 0.04, SEASON_GRID, 0.05)
+    series["grid_events"] = grid
+    series["grid_events_on_time"] = part(grid, rng.uniform(0.92, 0.98), 0.004, (0.90, 0.99), 0.006)
+
+    orders = flow(rng.uniform(120, 260), 10_000, 0.03, HOTLINE_MONTH, 0.05)
+    series["hotline_orders"] = orders
+    series["hotline_orders_on_time"] = part(
+        orders, rng.uniform(0.94, 0.985), 0.003, (0.92, 0.99), 0.005, drop=0.06
+    )
+    visited = part(orders, rng.uniform(0.64, 0.76), 0.0, (0.6, 0.8), 0.01)
+    series["hotline_visited"] = visited
+    series["hotline_satisfied"] = part(
+        visited, rng.uniform(0.90, 0.965), 0.004, (0.88, 0.98), 0.006
+    )
+
+    # air: a county's own level, cleaner each year, dirtier in winter
+    level = rng.uniform(24, 31)
+    series["pm25"], series["good_air_days"] = [], []
+    for i, month in enumerate(months):
+        pm25 = level * 0.97 ** years[i] * SEASON_PM25[month.month - 1] * jitter(0.05)
+        if bad[i]:
+            pm25 *= 1.25
+        series["pm25"].append(round(pm25, 1))
+        length = calendar.monthrange(month.year, month.month)[1]
+        poor = 0.015 + 0.011 * max(0.0, pm25 - 20) + OZONE_BAD_SHARE[month.month - 1]
+        poor = _clamp(poor + rng.gauss(0, 0.015), 0.0, 0.6)
+        series["good_air_days"].append(length - round(length * poor))
+
+    hazards = flow(rng.uniform(15, 45) * size**0.2, 10_000, 0.02, SEASON_HAZARDS, 0.07)
+    series["hazards_found"] = hazards
+    series["hazards_rectified"] = part(hazards, rng.uniform(0.88, 0.97), 0.005, (0.85, 0.99), 0.01)
+
+    series["party_members_trained"] = flow(rng.uniform(8, 18), 1000, 0.02, SEASON_PARTY, 0.06)
+    series["cultural_visits"] = flow(
+        rng.uniform(60, 160) * size**0.15, 1000, rng.gauss(0.08, 0.02), SEASON_CULTURE, 0.06
+    )
+
+    revenue = 28 * size**1.5 * jitter(0.5)  # 亿元 a month
+    revenue_growth = rng.gauss(0.1, 0.03)
+    series["digital_core_revenue"] = [
+        round(revenue * (1 + revenue_growth) ** t * SEASON_GDP[month.month - 1] * jitter(0.04), 2)
+        for t, month in zip(years, months, strict=True)
+    ]
+    return series
+
+
+__all__ = [
+    "AS_OF",
+    "DETERIORATING_ITEMS",
+    "MONITORING_ITEMS",
+    "MONITORING_PARTS",
+    "SOURCES",
+    "Layout",
+    "SourceFile",
+    "demo_resources",
+    "deteriorating_counties",
+    "layout",
+    "write_sources",
+]
