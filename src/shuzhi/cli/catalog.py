@@ -7,8 +7,15 @@ import typer
 
 from shuzhi.catalog import queries, service
 from shuzhi.catalog.queries import Filters
-from shuzhi.cli.common import JsonOption, print_json, print_table, reading, writing
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.cli.common import (
+    JsonOption,
+    print_applied,
+    print_json,
+    print_table,
+    read_text_file,
+    reading,
+    writing,
+)
 
 app = typer.Typer(help="The data resource catalog (目录).", no_args_is_help=True)
 Code = Annotated[str, typer.Argument(help="Resource code.")]
@@ -104,21 +111,10 @@ def apply(
     file: Path = typer.Argument(..., help="A catalog YAML file."), json: JsonOption = False
 ) -> None:
     """Create or update every resource of a YAML file; one bad resource rejects the file."""
-    if not file.is_file():
-        raise ValidationFailed(f"{file}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(f"{file}: not UTF-8 text") from None
+    text = read_text_file(file)
     with writing() as (session, actor):
         result = service.apply(session, actor=actor, text=text, source=file.name)
-    if json:
-        print_json(result)
-    else:
-        typer.echo(
-            f"{len(result.created)} created, {len(result.updated)} updated, "
-            f"{len(result.unchanged)} unchanged"
-        )
+    print_applied(result, json)
 
 
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="A note for the history.")]

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from shuzhi.core.db import Database, get_database
+from shuzhi.core.errors import ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor
 from shuzhi.orgs import queries as orgs
 from shuzhi.orgs import service as orgs_service
@@ -62,6 +64,27 @@ def reading() -> Iterator[tuple[Session, Actor]]:
     db = database()
     with db.session() as session:
         yield session, acting_user(session)
+
+
+def read_text_file(file: Path) -> str:
+    """A UTF-8 text file given on the command line (a byte-order mark is allowed)."""
+    if not file.is_file():
+        raise ValidationFailed(f"{file}: no such file")
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{file}: not UTF-8 text") from None
+
+
+def print_applied(result: Any, json: bool) -> None:
+    """What applying a YAML file did: the created, updated and unchanged codes."""
+    if json:
+        print_json(result)
+        return
+    typer.echo(
+        f"{len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged"
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from shuzhi import __version__
-from shuzhi.cli import catalog, db, gateway, lake, orgs, regions
+from shuzhi.cli import brain, catalog, db, gateway, lake, orgs, regions
 from shuzhi.cli.common import JsonOption, database, print_json
 from shuzhi.core.errors import ShuzhiError
 from shuzhi.core.settings import get_settings, reference_markdown
@@ -35,6 +35,7 @@ app.add_typer(lake.quality_app, name="quality")
 app.add_typer(lake.sources_app, name="sources")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(gateway.audit_app, name="audit")
+app.add_typer(brain.app, name="brain")
 
 demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
@@ -128,7 +129,7 @@ def worker(
 def demo_build(
     seed: int = typer.Option(None, help="Seed of the demo's choices."),
     scale: float = typer.Option(
-        1.0, min=0, max=100, help="Size of the departments' data (1: about 60,000 rows; 0: none)."
+        1.0, min=0, max=100, help="Size of the departments' data (1: about 150,000 rows; 0: none)."
     ),
     json: JsonOption = False,
 ) -> None:

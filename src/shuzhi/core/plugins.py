@@ -16,7 +16,12 @@ import pluggy
 hookspec = pluggy.HookspecMarker("shuzhi")
 hookimpl = pluggy.HookimplMarker("shuzhi")
 
-DEFAULT_PLUGINS = ("shuzhi.lake.connectors", "shuzhi.lake.service", "shuzhi.gateway.service")
+DEFAULT_PLUGINS = (
+    "shuzhi.lake.connectors",
+    "shuzhi.lake.service",
+    "shuzhi.gateway.service",
+    "shuzhi.brain.service",
+)
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,28 @@ class GatewaySettings(Group):
     )
 
 
+class BrainSettings(Group):
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Engine that computes indicators unless a command names one."
+    )
+    spark_master: str = Field(
+        "local[2]", description="Spark master URL (local[N] or a cluster's spark:// URL)."
+    )
+    spark_driver_memory: str = Field("2g", description="Memory of the Spark driver.")
+    spark_shuffle_partitions: int = Field(
+        4, ge=1, description="Partitions of a Spark shuffle; a few per core on one machine."
+    )
+    results_kept: int = Field(
+        5, ge=1, description="Snapshots of the indicator results kept in the lake."
+    )
+    forecast_horizon: int = Field(
+        12, ge=1, le=60, description="Periods ahead each indicator series is forecast."
+    )
+    forecast_jobs: int = Field(
+        2, ge=1, description="Processes that share the forecasts; one per core is right."
+    )
+
+
 class LogSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -234,6 +256,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     lake: LakeSettings = LakeSettings()
     gateway: GatewaySettings = GatewaySettings()
+    brain: BrainSettings = BrainSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

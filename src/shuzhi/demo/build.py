@@ -21,6 +21,7 @@ from shuzhi.core.db import Database
 from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import CREDIT_CODE_CHARS, credit_code_check
+from shuzhi.demo import brain as demo_brain
 from shuzhi.demo import gateway as demo_gateway
 from shuzhi.demo.synthetic import write_sources
 from shuzhi.lake import service as lake
@@ -122,6 +123,7 @@ ANCHORS = frozenset(
         "wjw_childcare_institution",
         "tjj_county_monthly_indicator",
         "sft_administrative_penalty",
+        "dsj_county_monthly_monitoring",
     }
 )
 # published but never loaded, so the aggregation page shows what "no data" looks like
@@ -216,7 +218,7 @@ def build(
 ) -> dict:
     """Build (or complete) the demo province in ``database``; returns what was done.
 
-    ``scale`` sizes the departments' data (1.0: about 60,000 rows across the resources;
+    ``scale`` sizes the departments' data (1.0: about 150,000 rows across the resources;
     0 loads nothing into the lake)."""
     rng = random.Random(seed)
     database.upgrade()
@@ -234,9 +236,9 @@ def build(
         if scale > 0
         else {"batches": 0, "rows_loaded": 0, "rows_quarantined": 0}
     )
-    gateway = demo_gateway.build(
-        database, seed=seed, settings=get_settings().model_copy(update={"data_dir": data_dir})
-    )
+    settings = get_settings().model_copy(update={"data_dir": data_dir})
+    gateway = demo_gateway.build(database, seed=seed, settings=settings)
+    brain = demo_brain.build(database, settings=settings) if scale > 0 else None
     summary = {
         "seed": seed,
         "regions_created": loaded.created,
@@ -245,6 +247,7 @@ def build(
         "resources_created": len(applied.created),
         **lake_totals,
         "gateway": gateway,
+        "brain": brain,
         "password": DEMO_PASSWORD,
         "logins": [asdict(login) for login in LOGINS],
     }

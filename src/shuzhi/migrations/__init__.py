@@ -1,5 +1,6 @@
 """One migration history for SQLite and PostgreSQL. ``metadata`` is every table."""
 
+from shuzhi.brain import models as _brain  # noqa: F401
 from shuzhi.catalog import models as _catalog  # noqa: F401
 from shuzhi.core import models as _core  # noqa: F401
 from shuzhi.core.db import Base

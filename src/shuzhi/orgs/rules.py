@@ -39,6 +39,8 @@ ACTIONS = {
     "and suspend or revoke their grants",
     "gateway.services": "register the department's services behind the gateway",
     "gateway.operate": "run the gateway: escalated applications and every grant",
+    "brain.define": "define the department's indicators and their targets",
+    "brain.compute": "compute indicators, forecasts and warnings",
 }
 
 BUILTIN_ROLES = (
@@ -59,6 +61,7 @@ BUILTIN_ROLES = (
             "gateway.apply",
             "gateway.decide",
             "gateway.services",
+            "brain.define",
         ),
     ),
     RoleSpec(
@@ -83,7 +86,7 @@ BUILTIN_ROLES = (
         "Application owner",
         ("gateway.manage_consumers", "gateway.apply"),
     ),
-    RoleSpec("analyst", "数据分析师", "Analyst", ()),
+    RoleSpec("analyst", "数据分析师", "Analyst", ("brain.define", "brain.compute")),
     RoleSpec("reform_office", "改革办", "Reform office", ()),
     RoleSpec("auditor", "审计监督员", "Auditor", ("audit.read", "catalog.read_draft", "lake.read")),
     RoleSpec("viewer", "查看者", "Viewer", ()),

@@ -1,0 +1,1 @@
+"""The brain (大脑): governed indicators, targets and lights, forecasts, warnings, goals."""
