@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from shuzhi.brain import rules as brain_rules
 from shuzhi.catalog import rules as catalog_rules
 from shuzhi.core import enums
 from shuzhi.core.errors import ShuzhiError, Unauthenticated
@@ -45,6 +46,12 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
     "mode": lake_rules.Mode,
     "mask_mode": gateway_rules.MaskMode,
     "right": gateway_rules.Right,
+    "grain": brain_rules.Grain,
+    "direction": brain_rules.Direction,
+    "measure": brain_rules.MeasureKind,
+    "additivity": brain_rules.Additivity,
+    "rule_kind": brain_rules.RuleKind,
+    "severity": brain_rules.Severity,
 }
 
 
@@ -75,12 +82,25 @@ NAV = (
         action=("gateway.apply", "gateway.decide", "gateway.manage_consumers", "gateway.operate"),
         anywhere=True,
     ),
+    NavItem("/brain", "Brain"),
+    NavItem("/brain/warnings", "Warnings"),
     NavItem("/departments", "Departments"),
     NavItem("/regions", "Regions"),
     NavItem("/users", "Users", action="orgs.manage_users", anywhere=True),
     NavItem("/changes", "Change log", action="audit.read"),
     NavItem("/audit/access-log", "Access log", action="audit.read"),
 )
+
+
+def active_entry(nav: list[NavItem], path: str) -> str | None:
+    """The entry a page belongs to: the longest that its path starts with, so that
+    /brain/warnings/7 is under Warnings, not Brain; / only for the home page."""
+    under = [
+        item.path
+        for item in nav
+        if (item.path == "/" and path == "/") or (item.path != "/" and path.startswith(item.path))
+    ]
+    return max(under, key=len, default=None)
 
 
 def locale_of(request: Request) -> str:
@@ -127,6 +147,7 @@ def render(
             "actor": actor,
             "display_name": getattr(request.state, "display_name", actor.name),
             "nav": nav,
+            "nav_active": active_entry(nav, request.url.path),
             "path": request.url.path,
             "csrf": csrf_token(request) if actor.authenticated else "",
             "flash": flash.take(request) if whole_page else None,
@@ -155,8 +176,8 @@ def error_page(request: Request, exc: ShuzhiError, status: int | None = None) ->
 
 
 def install(app: FastAPI) -> None:
-    from shuzhi.web.views import audit, auth, catalog, gateway, home, lake, orgs, regions
+    from shuzhi.web.views import audit, auth, brain, catalog, gateway, home, lake, orgs, regions
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, home, catalog, lake, gateway, orgs, regions, audit):
+    for module in (auth, home, catalog, lake, gateway, brain, orgs, regions, audit):
         app.include_router(module.router, include_in_schema=False)
