@@ -78,6 +78,9 @@ def test_unreported_numerator_and_zero_denominator_give_no_value(
     # 海曙 reported April's cases but not how many were on time: unknown, not 0%
     assert value("on_time_rate", HAISHU, "month", APR) is None
     assert value("on_time_rate", NINGBO, "month", APR) is None
+    # the province pairs each county's parts: 海曙's cases without an on-time count are in
+    # neither sum, so April is 40 of 45, not 40 of 47
+    assert value("on_time_rate", PROVINCE, "month", APR) == pytest.approx(4000 / 45)
     assert value("on_time_rate", HAISHU, "month", JAN) is None
     assert value("on_time_rate", NINGBO, "quarter", Q1) is None
 
@@ -98,8 +101,9 @@ def test_ratio_of_stocks(computed: Database) -> None:
     assert value("places_per_1000", SHANGCHENG, "quarter", Q1) == pytest.approx(5 / 1100 * 1000)
     assert value("places_per_1000", HANGZHOU, "quarter", Q1) == pytest.approx(15 / 3100 * 1000)
     assert value("places_per_1000", PROVINCE, "quarter", Q1) == pytest.approx(16 / 3600 * 1000)
-    # a numerator without a denominator is no value at all
+    # a numerator without a denominator is no value at all, and no part of its parents'
     assert absent("places_per_1000", NINGBO, "quarter", Q2)
+    assert value("places_per_1000", PROVINCE, "month", APR) == pytest.approx(16 / 3100 * 1000)
 
 
 def test_derived_indicator_combines_values_of_the_same_region_and_period(

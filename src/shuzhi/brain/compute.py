@@ -285,6 +285,11 @@ def _part_ctes(index: int, spec: IndicatorSpec, part: Part, fields: Mapping[str,
     ]
 
 
+def _later(left: str, right: str) -> str:
+    """The later of two dates, either of which may be NULL."""
+    return f"CASE WHEN {left} IS NULL OR {right} > {left} THEN {right} ELSE {left} END"
+
+
 def indicator_sql(spec: IndicatorSpec, sources: Mapping[str, SourceInfo]) -> str:
     """The query of a base indicator: one row per region, grain and period with data."""
     parts = spec.measure.parts()
@@ -297,23 +302,45 @@ def indicator_sql(spec: IndicatorSpec, sources: Mapping[str, SourceInfo]) -> str
             f"SELECT {code} AS indicator, region AS region_code, grain, period_start, "
             "x AS value, x AS numerator, CAST(NULL AS DOUBLE) AS denominator, last_time FROM p0"
         )
-    else:
-        # a numerator counting rows of the denominator's source: a period with rows but
-        # none passing the numerator's filter has a numerator of 0 (no case closed late).
-        # A summed numerator without a row was not reported: the value is unknown.
-        counted = parts[0].agg is Aggregate.count
-        shared = spec.part_source(parts[0]) == spec.part_source(parts[1])
-        numerator = "COALESCE(n.x, CAST(0 AS DOUBLE))" if counted and shared else "n.x"
-        scale = f"CAST({float(spec.measure.scale)!r} AS DOUBLE)"
+        return f"WITH {', '.join(ctes)} {select}"
+    # a numerator counting rows of the denominator's source: a period with rows but none
+    # passing the numerator's filter has a numerator of 0 (no case closed late). A summed
+    # numerator without a row was not reported: the value is unknown.
+    counted = parts[0].agg is Aggregate.count
+    shared = spec.part_source(parts[0]) == spec.part_source(parts[1])
+    numerator = "COALESCE(n.x, CAST(0 AS DOUBLE))" if counted and shared else "n.x"
+    scale = f"CAST({float(spec.measure.scale)!r} AS DOUBLE)"
+    if any(part.agg is Aggregate.count_distinct for part in parts):
+        # distinct counts are counted at every level already: divide level by level
         select = (
             f"SELECT {code} AS indicator, d.region AS region_code, d.grain, d.period_start, "
             f"{numerator} / NULLIF(d.x, 0) * {scale} AS value, {numerator} AS numerator, "
-            "d.x AS denominator, "
-            "CASE WHEN n.last_time IS NULL OR d.last_time > n.last_time "
-            "THEN d.last_time ELSE n.last_time END AS last_time "
+            f"d.x AS denominator, {_later('n.last_time', 'd.last_time')} AS last_time "
             "FROM p1 d LEFT JOIN p0 n ON n.region = d.region AND n.grain = d.grain "
             "AND n.period_start = d.period_start"
         )
+        return f"WITH {', '.join(ctes)} {select}"
+    # numerator and denominator are paired in each finest region first, and only the pairs
+    # whose numerator is known are summed up the tree: a county that reported its cases
+    # but not how many were on time counts in neither, rather than as none on time
+    ctes.append(
+        f"pairs AS (SELECT d.region, d.grain, d.period_start, {numerator} AS n, d.x AS d, "
+        f"{_later('n.last_time', 'd.last_time')} AS last_time "
+        "FROM p1_leaf d LEFT JOIN p0_leaf n ON n.region = d.region AND n.grain = d.grain "
+        "AND n.period_start = d.period_start)"
+    )
+    ctes.append(
+        "rolled AS (SELECT a.ancestor AS region, p.grain, p.period_start, "
+        "sum(p.n) AS n, sum(CASE WHEN p.n IS NOT NULL THEN p.d END) AS d, "
+        "max(p.last_time) AS last_time FROM pairs p "
+        f"JOIN {REGIONS_TABLE} a ON a.code = p.region "
+        "GROUP BY a.ancestor, p.grain, p.period_start)"
+    )
+    select = (
+        f"SELECT {code} AS indicator, region AS region_code, grain, period_start, "
+        f"n / NULLIF(d, 0) * {scale} AS value, n AS numerator, d AS denominator, last_time "
+        "FROM rolled"
+    )
     return f"WITH {', '.join(ctes)} {select}"
 
 

@@ -47,7 +47,7 @@ from shuzhi.brain.schemas import (
 )
 from shuzhi.catalog.models import Resource
 from shuzhi.core import clock
-from shuzhi.core.enums import System
+from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import NotFound, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.lake.rules import literal
@@ -80,7 +80,12 @@ def specs(session: Session) -> dict[str, IndicatorSpec]:
 def search(session: Session, *, system: str | None = None, q: str | None = None) -> list[Indicator]:
     statement = select(Indicator).order_by(Indicator.system, Indicator.code)
     if system:
-        statement = statement.where(Indicator.system == System(system).value)
+        try:
+            statement = statement.where(Indicator.system == System(system).value)
+        except ValueError:
+            raise ValidationFailed(
+                f"unknown system {system!r}: use one of {System.choices()}", field="system"
+            ) from None
     if q:
         pattern = f"%{q.strip()}%"
         statement = statement.where(
@@ -598,6 +603,48 @@ def _ref(region: Region) -> RegionRef:
     return RegionRef(code=region.code, name=region.name, level=region.level)
 
 
+def _children(
+    rows: list[EvaluationRow],
+    names: dict[str, Region],
+    region: str,
+    latest: EvaluationRow | None,
+) -> list[EvaluationRow]:
+    """Every child region at the latest period, best first; one without a value shows as
+    no data rather than disappearing (and its siblings' ranks say how many were ranked)."""
+    if latest is None:
+        return []
+    found = {
+        row.region_code: row
+        for row in rows
+        if row.parent == region and row.period_start == latest.period_start
+    }
+    for code, child in names.items():
+        if child.parent_code == region and code not in found:
+            found[code] = EvaluationRow(
+                region_code=code,
+                region_name=child.name,
+                region_level=child.level,
+                parent=region,
+                grain=latest.grain,
+                period=latest.period,
+                period_start=latest.period_start,
+                value=None,
+                target=None,
+                expected=None,
+                light=Light.no_data.value,
+                complete=latest.complete,
+                yoy=None,
+                yoy_delta=None,
+                pop=None,
+                pop_delta=None,
+                rank=None,
+                siblings=0,
+            )
+    return sorted(
+        found.values(), key=lambda row: (row.rank is None, row.rank or 0, row.region_code)
+    )
+
+
 def indicator_page(
     session: Session,
     indicator: Indicator,
@@ -616,11 +663,13 @@ def indicator_page(
         region = roots[0] if roots else "330000"
     if region not in names:
         raise NotFound(f"unknown region {region!r}", field="region")
-    chosen = (
-        Grain(grain)
-        if grain is not None
-        else (spec.frequency if spec.frequency in spec.grains else spec.grains[0])
-    )
+    default = spec.frequency if spec.frequency in spec.grains else spec.grains[0]
+    try:
+        chosen = Grain(grain) if grain is not None else default
+    except ValueError:
+        raise ValidationFailed(
+            f"unknown grain {grain!r}: use one of {Grain.choices()}", field="grain"
+        ) from None
     if chosen not in spec.grains:
         raise ValidationFailed(
             f"{indicator.code} is reported by {', '.join(g.value for g in spec.grains)},"
@@ -630,12 +679,7 @@ def indicator_page(
     every = evaluation(session, indicator, grain=chosen, settings=settings)
     series = [row for row in every.data if row.region_code == region]
     latest = series[-1] if series else None
-    children = [
-        row
-        for row in every.data
-        if row.parent == region and latest is not None and row.period_start == latest.period_start
-    ]
-    children.sort(key=lambda row: (row.rank is None, row.rank or 0, row.region_code))
+    children = _children(every.data, names, region, latest)
     ancestors = []
     parent = names[region].parent_code
     while parent is not None and parent in names:
