@@ -33,6 +33,10 @@ def test_progress_and_lights() -> None:
     assert progress(5.0, 4.0, 4.5, Direction.higher) == 1.0
     assert progress(3.0, 4.0, 4.5, Direction.higher) == 0.0
     assert progress(None, 4.0, 4.5, Direction.higher) is None
+    # a target already behind the baseline: met is done, missed is nothing
+    assert progress(4.56, 4.37, 4.0, Direction.higher) == 1.0
+    assert progress(3.9, 4.37, 4.0, Direction.higher) == 0.0
+    assert progress(20.42, 26.81, 30.0, Direction.lower) == 1.0
     assert key_result_light(4.3, 4.2, Direction.higher, 0.05) == "green"
     assert key_result_light(4.1, 4.2, Direction.higher, 0.05) == "yellow"
     assert key_result_light(3.9, 4.2, Direction.higher, 0.05) == "red"

@@ -1,7 +1,8 @@
 """The brain's pages in a real browser, against `shuzhi serve` on the demo province (its
 indicators computed, forecast and evaluated into warnings by `shuzhi demo build`): from
 the catalogue to an indicator whose history, forecast band and drill-down are drawn, down
-to a city by its drill-down link, then to the warnings and one warning's timeline.
+to a city by its drill-down link, then to the warnings and one warning's timeline; and
+the goal tree with its nested sub-goals, and the monthly brief of the province and a city.
 
 The live server is test_browser.py's fixture; Chromium runs on a thread of its own, as in
 test_browser_gateway.py (Playwright's sync API allows one instance per thread)."""
@@ -82,6 +83,43 @@ def test_open_warnings_and_one_warnings_timeline(live_server: str) -> None:  # n
         page.get_by_test_id("indicator-link").click()
         expect(page.locator("[data-testid=history-chart] canvas").first).to_be_visible()
         expect(page.locator(f"[data-testid=warnings] tr[data-id='{warning_id}']")).to_be_visible()
+        assert errors == []
+
+    in_browser(live_server, scenario)
+
+
+def test_the_goal_tree_and_the_monthly_brief(live_server: str) -> None:  # noqa: F811
+    def scenario(page: Page) -> None:
+        errors: list[Any] = []
+        page.on("pageerror", lambda error: errors.append(error))
+        log_in(page, "viewer")
+        page.locator("nav.mainnav a[href='/brain']").click()
+        page.get_by_test_id("tab-goals").click()
+
+        expect(page.get_by_test_id("tab-goals")).to_have_class("active")
+        root = page.get_by_test_id("tree-zj_reform_2026")
+        expect(root).to_contain_text("数字化改革两年攻坚目标")
+        child = root.get_by_test_id("children-zj_reform_2026").get_by_test_id(
+            "goal-society_care_2026"
+        )
+        expect(child).to_have_attribute("data-depth", "1")
+        key_results = child.locator("[data-testid=key-results-society_care_2026] tbody tr")
+        expect(key_results).to_have_count(2)
+        expect(key_results.first).to_have_attribute("data-indicator", CHILDCARE)
+        expect(key_results.first.locator(".light")).to_have_count(1)
+
+        page.get_by_test_id("tab-report").click()
+        expect(page.get_by_test_id("report-title")).to_contain_text("浙江省全领域月度简报")
+        expect(page.locator("[data-testid=report-indicators] tbody tr").first).to_be_visible()
+        month = page.get_by_test_id("filter-month").input_value()
+        assert re.fullmatch(r"\d{4}-\d{2}", month), month
+        page.get_by_test_id("filter-region").select_option("330100")
+        page.get_by_test_id("show").click()
+        expect(page.get_by_test_id("report-title")).to_contain_text("杭州市全领域月度简报")
+        expect(page).to_have_url(re.compile(rf"month={month}&region=330100"))
+        expect(page.get_by_test_id("download-md")).to_have_attribute(
+            "href", f"/brain/report.md?month={month}&region=330100"
+        )
         assert errors == []
 
     in_browser(live_server, scenario)

@@ -55,11 +55,16 @@ def key_result_light(
 def progress(
     current: float | None, baseline: float | None, final: float, direction: Direction
 ) -> float | None:
+    """1 once the final target is met; before that, the share of the way from the baseline
+    towards it (0 when the target lies on the worse side of the baseline and is not met)."""
     if current is None or baseline is None:
         return None
-    if final == baseline:
-        met = current >= final if direction is Direction.higher else current <= final
-        return 1.0 if met else 0.0
+    met = current >= final if direction is Direction.higher else current <= final
+    if met:
+        return 1.0
+    better = final > baseline if direction is Direction.higher else final < baseline
+    if not better:
+        return 0.0
     return min(1.0, max(0.0, (current - baseline) / (final - baseline)))
 
 

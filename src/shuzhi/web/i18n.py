@@ -443,6 +443,71 @@ ZH: dict[str, str] = {
     "To": "新状态",
     "Evaluated": "评估时间",
     "It has not changed state since it was first evaluated.": "自首次评估以来状态未发生变化。",
+    # the brain's goals, monthly brief, definitions, targets and computation
+    "Strategic goals": "战略目标",
+    "Monthly brief": "月度简报",
+    "Indicators YAML file": "指标 YAML 文件",
+    "Apply indicators YAML": "导入指标 YAML",
+    "Recompute": "重新计算",
+    "Last computation": "最近一次计算",
+    "{n} values": "{n} 个值",
+    "A file's indicators are applied together or not at all; their values change when they "
+    "are next computed.": "文件中的指标要么全部导入，要么全部不导入；指标值在下次计算后更新。",
+    "Progress": "进度",
+    "Term": "期限",
+    "Key result": "关键结果",
+    "Baseline": "基期值",
+    "Expected by now": "按进度应达",
+    "Next milestone": "下一里程碑",
+    "Final target": "最终目标",
+    "Progress as of {date}: each key result from its baseline towards its final target; a "
+    "goal's light is the worst of its parts, its progress their weighted share.": (
+        "进度截至 {date}：各关键结果从基期值向最终目标推进的比例；目标的亮灯取其各部分中最差者，"
+        "进度为各部分的加权平均。"
+    ),
+    "No strategic goal has been defined yet.": "尚未制定战略目标。",
+    "Month": "月份",
+    "Show": "查看",
+    "Download Markdown": "下载 Markdown",
+    "Download HTML": "下载 HTML",
+    "Generated": "生成时间",
+    "Value this month": "本月值",
+    "No monthly indicator in this system.": "该领域没有按月统计的指标。",
+    "Warnings fired this month": "本月新触发预警",
+    "Warnings resolved this month": "本月已解除预警",
+    "Forecast to miss the year's target": "预计年底难以达标",
+    "Rankings of the child regions": "比学赶超",
+    "Best": "前列",
+    "Worst": "靠后",
+    "None.": "无。",
+    "No child regions to rank.": "无下级地区排名。",
+    "No month has a computed value yet.": "尚无任何月份的计算结果。",
+    "Set targets": "设定目标值",
+    "Grain": "周期类型",
+    "and every region under it": "及其全部下级地区",
+    "Note": "备注",
+    "Set target": "设置目标",
+    "Targets file (YAML or XLSX)": "目标值文件（YAML 或 XLSX）",
+    "An XLSX sheet headed 指标代码, 行政区划代码, 周期类型, 期间, 目标值 (and 备注), one row per "
+    "region and period, or a YAML file with a 'targets' list. A file with one bad row imports "
+    "nothing.": (
+        "XLSX 表头为 指标代码、行政区划代码、周期类型、期间、目标值（可加 备注），"
+        "每行一个地区和期间；或含 targets 列表的 YAML 文件。文件中有一行出错则全部不导入。"
+    ),
+    "Import targets": "导入目标值",
+    "Choose a file.": "请选择文件。",
+    "{name} is larger than {mb} MB.": "{name} 超过 {mb} MB。",
+    "{name}: not UTF-8 text.": "{name}：不是 UTF-8 文本。",
+    "Run {run}: {rows} values in {seconds} s; warnings: {evaluated} evaluated, {transitions} "
+    "changed state, {firing} firing.": (
+        "第 {run} 次计算：{rows} 个值，用时 {seconds} 秒；预警：评估 {evaluated} 次，"
+        "状态变化 {transitions} 次，预警中 {firing} 条。"
+    ),
+    "Targets: {created} created, {updated} updated.": (
+        "目标值：新建 {created} 条，更新 {updated} 条。"
+    ),
+    "Give the target value.": "请填写目标值。",
+    "Give the period the target is for.": "请填写目标所属的期间。",
 }
 
 
