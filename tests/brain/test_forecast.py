@@ -43,6 +43,8 @@ def test_mase_by_hand() -> None:
     assert mase([15], [10], history=[10, 20, 10, 20], season_length=2) == pytest.approx(0.5)
     assert mase([7, 7], [7, 7], history=[7, 7, 7], season_length=1) == 0.0
     assert mase([7, 8], [7, 7], history=[7, 7, 7], season_length=1) is None
+    with pytest.raises(ValidationFailed):
+        mase([1, 2], [1], history=history, season_length=4)
 
 
 def test_backtest_mase_of_seasonal_naive_by_hand() -> None:
@@ -162,6 +164,7 @@ def test_short_gaps_are_interpolated_and_long_ones_refused() -> None:
         ({"series": [("a", QUARTERS), ("a", QUARTERS)]}, "series"),
         ({"series": [("a", ["ten", 20])]}, "series"),
         ({"series": [("a", "1234")]}, "series"),
+        ({"series": [(["a"], QUARTERS)]}, "series"),
     ],
 )
 def test_bad_arguments_are_refused(arguments: dict, field: str) -> None:
