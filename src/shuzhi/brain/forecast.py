@@ -26,7 +26,7 @@ training part (see ``mase``).
 **Where AutoARIMA runs.** Its search costs about twenty times the restricted AutoETS
 search, and it does not pay on average: on the bundled real series, selection with
 AutoARIMA backtested everywhere was no more accurate than with the screen below, at
-five to ten times the time (bench/forecast.py, ``exhaustive=True``). It is a candidate
+seven times the time (bench/forecast.py, ``exhaustive=True``). It is a candidate
 only where it can plausibly win: the training part holds at least ``ARIMA_MIN_SEASONS``
 seasons (and ``ARIMA_MIN_TRAIN`` points), enough to estimate seasonal terms, and no
 cheaper candidate reaches a backtest MASE below ``ARIMA_SCREEN_MASE``, so that something

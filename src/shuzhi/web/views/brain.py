@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -366,37 +366,28 @@ def _brief_file(
     return report, "-".join(["brief", chosen, report.month, *([system] if system else [])])
 
 
-@router.get("/brain/report.md")
-def report_markdown(
+DOWNLOADS = {
+    "md": (reports.to_markdown, "text/markdown; charset=utf-8"),
+    "html": (reports.to_html, "text/html; charset=utf-8"),
+}
+
+
+@router.get("/brain/report.{suffix}")
+def report_download(
+    suffix: Literal["md", "html"],
     session: SessionDep,
     actor: PageActor,
     month: Month = None,
     region: Code = None,
     system: str | None = None,
 ) -> Response:
-    """GET /api/v1/brain/report?format=md for a browser holding a session."""
+    """GET /api/v1/brain/report?format=md|html for a browser holding a session."""
     report, name = _brief_file(session, month, region, system)
+    render_as, media_type = DOWNLOADS[suffix]
     return Response(
-        reports.to_markdown(report),
-        media_type="text/markdown; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.md"'},
-    )
-
-
-@router.get("/brain/report.html")
-def report_html(
-    session: SessionDep,
-    actor: PageActor,
-    month: Month = None,
-    region: Code = None,
-    system: str | None = None,
-) -> Response:
-    """GET /api/v1/brain/report?format=html for a browser holding a session."""
-    report, name = _brief_file(session, month, region, system)
-    return Response(
-        reports.to_html(report),
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.html"'},
+        render_as(report),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{suffix}"'},
     )
 
 
