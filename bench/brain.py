@@ -48,6 +48,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -640,7 +641,8 @@ def demo_table(found: dict) -> None:
           f"{min(by_hand):.3f} | {max(by_hand):.3f} |")  # fmt: skip
     if found["end_to_end_s"]:
         e2e = found["end_to_end_s"]
-        print(f"| `service.compute` end to end ({len(e2e)} runs, {found['end_to_end_rows']:,} "
+        print(f"| `service.compute` end to end ({len(e2e)} run{'s' * (len(e2e) != 1)}, "
+              f"{found['end_to_end_rows']:,} "
               f"rows written) | {median(e2e):.3f} | {min(e2e):.3f} | {max(e2e):.3f} |")  # fmt: skip
     print(
         f"\n**generated / hand-written: {found['ratio']:.2f}×** (target ≤ 1.5×); opening an "
@@ -805,6 +807,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     # DuckDB spills to ./.tmp of the process: keep it in the work directory
     os.chdir(work)
+    # a terminated run still deletes what it generated (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     say(f"work directory {work}; load average {load():.2f}; {os.cpu_count()} cores")
     found: dict[str, Any] = {"cores": os.cpu_count(), "load_start": load()}
     try:
