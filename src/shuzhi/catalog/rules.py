@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from shuzhi.core.enums import LabeledEnum
-from shuzhi.core.workflow import Machine, State, Transition
+from shuzhi.core.workflow import Attempt, Machine, State, Transition
 
 RESOURCE_CODE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -89,7 +89,7 @@ class FieldFormat(LabeledEnum):
     email = ("email", "电子邮箱", "e-mail address")
 
 
-def _has_primary_key(resource: Any) -> str | None:
+def _has_primary_key(resource: Any, _attempt: Attempt) -> str | None:
     if not resource.fields:
         return "it has no fields"
     if not any(field.primary_key for field in resource.fields):

@@ -48,4 +48,6 @@ class WorkflowTransition(Base):
     actor_name: Mapped[str] = mapped_column(String(120))
     request_id: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(Text)
+    # evidence files (ids) given with the transition
+    attachments: Mapped[list[int]] = mapped_column(JSONType, default=list, server_default="[]")
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

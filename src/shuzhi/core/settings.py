@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from shuzhi.core.calendar import NATIONAL_HOLIDAYS, NATIONAL_WORKDAYS
 from shuzhi.core.errors import ConfigurationError
 
 CONFIG_ENV = "SHUZHI_CONFIG"
@@ -231,6 +233,53 @@ class BrainSettings(Group):
     )
 
 
+class CalendarSettings(Group):
+    holidays: list[date] = Field(
+        default_factory=lambda: list(NATIONAL_HOLIDAYS),
+        description="Public holidays that are not working days (ISO dates, as JSON); "
+        "the national schedule of 2025 and 2026 ships as the default.",
+    )
+    workdays: list[date] = Field(
+        default_factory=lambda: list(NATIONAL_WORKDAYS),
+        description="Weekend days that are working days (调休上班), as JSON ISO dates.",
+    )
+
+
+class LoopSettings(Group):
+    problem_days: int = Field(
+        20,
+        ge=1,
+        description="Working days a problem is given when it is assigned without "
+        "a deadline (a warning's problem, an import row without one).",
+    )
+    warn_days: int = Field(
+        3,
+        ge=0,
+        description="Working days before a deadline from which an open item's light turns "
+        "黄 and its people are reminded.",
+    )
+    escalate_days: int = Field(
+        5,
+        ge=1,
+        description="Working days overdue after which an item escalates one level up "
+        "(the responsible department's parent), and again after as many more.",
+    )
+    evidence_max_mb: int = Field(20, ge=1, description="Largest evidence file accepted.")
+    webhook_attempts: int = Field(
+        6, ge=1, description="Deliveries of a webhook event tried before it is given up."
+    )
+    webhook_backoff_seconds: int = Field(
+        30, ge=1, description="Wait before the second delivery; doubled after each failure."
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long one webhook delivery may take."
+    )
+    webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (host or host:port) webhooks may be registered for; empty: any.",
+    )
+
+
 class LogSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -257,6 +306,8 @@ class Settings(BaseSettings):
     lake: LakeSettings = LakeSettings()
     gateway: GatewaySettings = GatewaySettings()
     brain: BrainSettings = BrainSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

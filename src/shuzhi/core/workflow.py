@@ -11,19 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from shuzhi.core import audit, clock, events
+from shuzhi.core.calendar import WorkCalendar
 from shuzhi.core.context import current_request_id
+from shuzhi.core.enums import Light
 from shuzhi.core.errors import InvalidTransition, NotFound, ValidationFailed
 from shuzhi.core.models import WorkflowTransition
 from shuzhi.core.permissions import Actor, Scope, allowed, require
 
-Guard = Callable[[Any], str | None]
-"""Returns why the transition may not happen now, or None when it may."""
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who is firing a transition and with what, for guards that depend on it."""
+
+    actor: Actor
+    comment: str | None = None
+    attachments: tuple[int, ...] = ()
+
+
+Guard = Callable[[Any, Attempt], str | None]
+"""Returns why the transition may not happen now (the rule that forbids it), or None."""
 
 _firing: ContextVar[bool] = ContextVar("shuzhi_workflow_firing", default=False)
 
@@ -119,7 +132,7 @@ class Machine:
             for transition in self.transitions.values()
             if current in transition.sources
             and allowed(actor, transition.action, scope)
-            and not any(guard(obj) for guard in transition.guards)
+            and not any(guard(obj, Attempt(actor)) for guard in transition.guards)
         ]
 
     def fire(
@@ -132,6 +145,7 @@ class Machine:
         scope: Scope,
         object_id: str,
         comment: str | None = None,
+        attachments: Iterable[int] = (),
     ) -> WorkflowTransition:
         transition = self.transitions.get(name)
         if transition is None:
@@ -150,8 +164,9 @@ class Machine:
         comment = (comment or "").strip() or None
         if transition.needs_comment and not comment:
             raise ValidationFailed(f"{name} needs a comment giving the reason", field="comment")
+        attempt = Attempt(actor, comment, tuple(attachments))
         for guard in transition.guards:
-            reason = guard(obj)
+            reason = guard(obj, attempt)
             if reason:
                 raise InvalidTransition(f"cannot {name} {self.name} {object_id}: {reason}")
         token = _firing.set(True)
@@ -171,6 +186,7 @@ class Machine:
             actor_name=actor.name,
             request_id=current_request_id(),
             comment=comment,
+            attachments=list(attempt.attachments),
             at=clock.now(),
         )
         session.add(row)
@@ -181,7 +197,11 @@ class Machine:
             object_type=object_type,
             object_id=object_id,
             before={self.state_attr: current},
-            after={self.state_attr: transition.target, "comment": comment},
+            after={
+                self.state_attr: transition.target,
+                "comment": comment,
+                **({"attachments": list(attempt.attachments)} if attempt.attachments else {}),
+            },
         )
         session.flush()
         events.emit_after_commit(
@@ -207,3 +227,27 @@ def history(session: Session, *, object_type: str, object_id: str) -> list[Workf
             .order_by(WorkflowTransition.id)
         )
     )
+
+
+def deadline_light(
+    deadline: date | None,
+    today: date,
+    *,
+    done: bool,
+    warn_days: int,
+    calendar: WorkCalendar,
+    open_light: Light = Light.green,
+) -> Light:
+    """The light of a time-bound item: 绿 when done, 红 when open past its deadline, 黄
+    when open within ``warn_days`` working days of it, otherwise ``open_light`` (a
+    problem list shows every open item 黄 until it is verified; a milestone on time is
+    绿)."""
+    if done:
+        return Light.green
+    if deadline is None:
+        return open_light
+    if today > deadline:
+        return Light.red
+    if calendar.between(today, deadline) <= warn_days:
+        return Light.yellow
+    return open_light

@@ -6,6 +6,8 @@ from shuzhi.core import models as _core  # noqa: F401
 from shuzhi.core.db import Base
 from shuzhi.gateway import models as _gateway  # noqa: F401
 from shuzhi.lake import models as _lake  # noqa: F401
+from shuzhi.loop import models as _loop  # noqa: F401
+from shuzhi.notify import models as _notify  # noqa: F401
 from shuzhi.orgs import models as _orgs  # noqa: F401
 from shuzhi.regions import models as _regions  # noqa: F401
 

@@ -41,6 +41,13 @@ ACTIONS = {
     "gateway.operate": "run the gateway: escalated applications and every grant",
     "brain.define": "define the department's indicators and their targets",
     "brain.compute": "compute indicators, forecasts and warnings",
+    "loop.report": "report problems into the problem lists",
+    "loop.assign": "assign, reassign and close (销号) problems",
+    "loop.rectify": "rectify the department's problems, give evidence and ask for closure",
+    "loop.verify": "verify closures of problems and milestones, or send them back",
+    "loop.ledger": "keep the ledger of major reforms: reforms, milestones, key results",
+    "loop.check_in": "check in on the department's reforms and submit milestones",
+    "notify.webhooks": "register outgoing webhooks for other systems",
 }
 
 BUILTIN_ROLES = (
@@ -62,6 +69,9 @@ BUILTIN_ROLES = (
             "gateway.decide",
             "gateway.services",
             "brain.define",
+            "loop.report",
+            "loop.rectify",
+            "loop.check_in",
         ),
     ),
     RoleSpec(
@@ -78,6 +88,8 @@ BUILTIN_ROLES = (
             "gateway.apply",
             "gateway.decide",
             "gateway.services",
+            "loop.report",
+            "loop.rectify",
         ),
     ),
     RoleSpec(
@@ -87,8 +99,25 @@ BUILTIN_ROLES = (
         ("gateway.manage_consumers", "gateway.apply"),
     ),
     RoleSpec("analyst", "数据分析师", "Analyst", ("brain.define", "brain.compute")),
-    RoleSpec("reform_office", "改革办", "Reform office", ()),
-    RoleSpec("auditor", "审计监督员", "Auditor", ("audit.read", "catalog.read_draft", "lake.read")),
+    RoleSpec(
+        "reform_office",
+        "改革办",
+        "Reform office",
+        (
+            "loop.report",
+            "loop.assign",
+            "loop.verify",
+            "loop.ledger",
+            "loop.check_in",
+            "notify.webhooks",
+        ),
+    ),
+    RoleSpec(
+        "auditor",
+        "审计监督员",
+        "Auditor",
+        ("audit.read", "catalog.read_draft", "lake.read", "loop.report", "loop.verify"),
+    ),
     RoleSpec("viewer", "查看者", "Viewer", ()),
 )
 
