@@ -54,7 +54,7 @@ from shuzhi.brain.schemas import (
     TargetSet,
     WarningSummary,
 )
-from shuzhi.core import audit, clock, events
+from shuzhi.core import audit, clock, events, plugins
 from shuzhi.core.db import Database
 from shuzhi.core.errors import Conflict, NotFound, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, Scope, require
@@ -516,6 +516,7 @@ def evaluate_warnings(
     settings = settings or get_settings()
     today = today or clock.now().date()
     evaluated = transitions = 0
+    changes: list[dict[str, Any]] = []
     with db.transaction() as session:
         specs = queries.specs(session)
         indicators = {row.code: row for row in session.scalars(select(Indicator))}
@@ -589,13 +590,33 @@ def evaluate_warnings(
                         problem = f"评估出错：{type(exc).__name__}: {exc}"[:500]
                         readings = [(periods[-1] if periods else None,
                                      signals.Reading(Signal.error, message=problem))]  # fmt: skip
+                    start = warning.state
                     for period, reading in readings:
                         evaluated += 1
                         transitions += _apply_reading(session, warning, spec_rule, period, reading)
+                    if warning.state != start:
+                        changes.append(
+                            {
+                                "warning_id": warning.id,
+                                "from_state": start,
+                                "to_state": warning.state,
+                            }
+                        )
         firing = sum(
             1 for w in session.scalars(select(EarlyWarning).where(EarlyWarning.state == "firing"))
         )
+    if changes:
+        _tell_channels(db, changes)
     return WarningSummary(evaluated=evaluated, transitions=transitions, firing=firing)
+
+
+def _tell_channels(db: Database, changes: list[dict[str, Any]]) -> None:
+    """Hand the committed changes to the warning channels (the closed loop turns firing
+    warnings into problems); a failing channel is logged and never undoes the evaluation."""
+    try:
+        plugins.manager().hook.shuzhi_on_warnings(database=db, changes=changes)
+    except Exception:
+        log.exception("a warning channel failed")
 
 
 def _readings(

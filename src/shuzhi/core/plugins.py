@@ -21,6 +21,7 @@ DEFAULT_PLUGINS = (
     "shuzhi.lake.service",
     "shuzhi.gateway.service",
     "shuzhi.brain.service",
+    "shuzhi.loop.service",
 )
 
 
@@ -45,6 +46,12 @@ class Hooks:
     @hookspec
     def shuzhi_jobs(self) -> list[Job]:
         """Background jobs for `shuzhi worker` (scheduled pulls, and later others)."""
+
+    @hookspec
+    def shuzhi_on_warnings(self, database: Any, changes: list[dict[str, Any]]) -> None:
+        """A warning channel: called after an evaluation commits, with each warning whose
+        state changed (``warning_id``, ``from_state``, ``to_state``). The closed loop
+        raises a problem for each that fired."""
 
 
 def jobs() -> list[Job]:

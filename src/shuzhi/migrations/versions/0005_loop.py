@@ -291,6 +291,8 @@ def upgrade() -> None:
         sa.Column("reported_by", sa.String(length=120), nullable=False),
         sa.Column("assigned_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_on_time", sa.Boolean(), nullable=True),
+        sa.Column("days_to_close", sa.Integer(), nullable=True),
         sa.Column("updated_at", shuzhi.core.dialect.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["department_id"],
