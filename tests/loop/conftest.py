@@ -45,6 +45,10 @@ def add_loop_people(world: World) -> World:
         for username, department, role, grant_department, region in LOOP_USERS:
             make_user(session, username, department=department, role=role,
                       grant_department=grant_department, grant_region=region)  # fmt: skip
+            _token, plaintext = orgs.create_token(
+                session, actor=SYSTEM, username=username, name="tests"
+            )
+            world.tokens[username] = plaintext
     for username, *_ in LOOP_USERS:
         world.actors[username] = world.actor(username)
     return world
