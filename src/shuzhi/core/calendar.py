@@ -104,6 +104,23 @@ def default() -> WorkCalendar:
     return calendar_of(settings.holidays, settings.workdays)
 
 
+def local_date(moment: datetime) -> date:
+    """The date of ``moment`` where the government works (``calendar.timezone``)."""
+    from zoneinfo import ZoneInfo
+
+    from shuzhi.core.settings import get_settings
+
+    return moment.astimezone(ZoneInfo(get_settings().calendar.timezone)).date()
+
+
+def today() -> date:
+    """Today's date where the government works, not in UTC: a deadline passes at local
+    midnight."""
+    from shuzhi.core import clock
+
+    return local_date(clock.now())
+
+
 def add_working_days(start: datetime, days: int, calendar: WorkCalendar | None = None) -> datetime:
     """The same time of day, ``days`` working days after ``start``."""
     calendar = calendar or default()

@@ -234,6 +234,9 @@ class BrainSettings(Group):
 
 
 class CalendarSettings(Group):
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        "Asia/Shanghai", description="Time zone of dates: today, deadlines, working days."
+    )
     holidays: list[date] = Field(
         default_factory=lambda: list(NATIONAL_HOLIDAYS),
         description="Public holidays that are not working days (ISO dates, as JSON); "

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shuzhi.brain.models import Indicator
 from shuzhi.core import calendar as working
-from shuzhi.core import clock, workflow
+from shuzhi.core import workflow
 from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import ValidationFailed
 from shuzhi.core.models import WorkflowTransition
@@ -93,7 +93,7 @@ class Names:
 
 
 def _today() -> date:
-    return clock.now().date()
+    return working.today()
 
 
 def light_of(problem: Problem, today: date) -> str:

@@ -76,7 +76,7 @@ def department_of(session: Session, code: str, *, field: str = "department") -> 
 
 
 def _deadline(deadline: date | None, *, settings: Settings, today: date | None = None) -> date:
-    today = today or clock.now().date()
+    today = today or working.today()
     if deadline is None:
         return working.default().add(today, settings.loop.problem_days)
     return deadline
@@ -390,9 +390,10 @@ def act(
             title=f"问题 {problem.code} 被退回整改：{action.comment}",
         )
     elif action.transition == "close":
+        closed_on = working.local_date(now)
         problem.closed_at = now
-        problem.closed_on_time = problem.deadline is None or now.date() <= problem.deadline
-        problem.days_to_close = (now.date() - problem.reported_at.date()).days
+        problem.closed_on_time = problem.deadline is None or closed_on <= problem.deadline
+        problem.days_to_close = (closed_on - working.local_date(problem.reported_at)).days
     _publish(session, problem, action.transition, actor=actor.name, comment=action.comment)
     return problem
 
@@ -640,7 +641,7 @@ def remind(db: Database, _worker: str = "", *, settings: Settings | None = None)
     department up every ``loop.escalate_days`` working days. Each is sent once."""
     settings = settings or get_settings()
     calendar = working.default()
-    today = clock.now().date()
+    today = working.today()
     soon = calendar.add(today, settings.loop.warn_days)
     handled = 0
     with db.transaction() as session:
