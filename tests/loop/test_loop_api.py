@@ -109,6 +109,9 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     states = [step["to_state"] for step in client.get(
         f"/api/v1/problems/{pid}", headers=reform).json()["timeline"]]  # fmt: skip
     assert states == ["assigned", "rectifying", "closure_requested", "verified", "closed"]
+    raised = client.get(f"/api/v1/brain/warnings/{problem['warning']['id']}/problems",
+                        headers=reform).json()  # fmt: skip
+    assert [row["id"] for row in raised["data"]] == [pid]
     green = client.get("/api/v1/problems", params={"light": "green"}, headers=reform).json()
     assert [row["id"] for row in green["data"]] == [pid]
     stats = client.get("/api/v1/problems/stats", params={"by": "channel"}, headers=reform).json()

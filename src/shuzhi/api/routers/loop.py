@@ -196,6 +196,13 @@ def upload_evidence(
         return EvidencePublic.model_validate(evidence, from_attributes=True)
 
 
+@router.get("/brain/warnings/{warning_id}/problems", response_model=ProblemList)
+def warning_problems(warning_id: IdPath, session: SessionDep, actor: ActorDep) -> ProblemList:
+    """The problems a warning raised, newest first (one per firing episode)."""
+    rows = queries.for_warning(session, warning_id)
+    return ProblemList(data=rows, count=len(rows), limit=len(rows), offset=0)
+
+
 @router.get("/evidence/{evidence_id}", response_class=FileResponse)
 def download_evidence(evidence_id: IdPath, session: SessionDep, actor: ActorDep) -> FileResponse:
     evidence, path = service.evidence_file(session, evidence_id)
