@@ -621,76 +621,76 @@ def on_warning_changes(db: Database, changes: Sequence[dict[str, Any]]) -> None:
 # -- reminders and escalation -----------------------------------------------------------
 
 
-def _once(session: Session, problem: Problem, kind: str) -> bool:
-    """Whether ``kind`` is new for this problem (and remember it)."""
-    exists = session.scalar(
-        select(Reminder.id).where(
-            Reminder.object_type == "problem",
-            Reminder.object_id == problem.id,
-            Reminder.kind == kind,
-        )
-    )
-    if exists:
-        return False
-    session.add(Reminder(object_type="problem", object_id=problem.id, kind=kind, at=clock.now()))
-    return True
-
-
 def remind(db: Database, _worker: str = "", *, settings: Settings | None = None) -> int:
     """Remind departments of deadlines coming and passed, and escalate overdue problems one
-    department up every ``loop.escalate_days`` working days. Each is sent once."""
+    department up every ``loop.escalate_days`` working days. Each is sent once: what was
+    sent is read in one query, so a tick over many overdue problems stays cheap."""
     settings = settings or get_settings()
     calendar = working.default()
     today = working.today()
     soon = calendar.add(today, settings.loop.warn_days)
     handled = 0
     with db.transaction() as session:
-        due = session.scalars(
-            select(Problem)
-            .where(
-                Problem.state.in_(("assigned", "rectifying")),
-                Problem.deadline.is_not(None),
-                Problem.deadline <= soon,
+        due = list(
+            session.scalars(
+                select(Problem)
+                .where(
+                    Problem.state.in_(("assigned", "rectifying")),
+                    Problem.deadline.is_not(None),
+                    Problem.deadline <= soon,
+                )
+                .order_by(Problem.id)
             )
-            .order_by(Problem.id)
         )
+        sent = {
+            (object_id, kind)
+            for object_id, kind in session.execute(
+                select(Reminder.object_id, Reminder.kind).where(
+                    Reminder.object_type == "problem",
+                    Reminder.object_id.in_(
+                        select(Problem.id).where(
+                            Problem.state.in_(("assigned", "rectifying")),
+                            Problem.deadline <= soon,
+                        )
+                    ),
+                )
+            )
+        }
+        people: dict[int | None, list[int]] = {}
+
+        def told(problem: Problem) -> list[int]:
+            if problem.department_id not in people:
+                people[problem.department_id] = users_who(
+                    session, "loop.rectify", scope_of(problem), department_id=problem.department_id
+                )
+            return people[problem.department_id]
+
+        now = clock.now()
         for problem in due:
             deadline = problem.deadline
             assert deadline is not None
-            department_users = users_who(
-                session, "loop.rectify", scope_of(problem), department_id=problem.department_id
-            )
-            if deadline >= today:
-                key = f"approaching:{deadline.isoformat()}"
-                if _once(session, problem, key):
-                    _tell(
-                        session,
-                        problem,
-                        event=key,
-                        key=f"problem:{problem.id}:{key}",
-                        user_ids=department_users,
-                        kind="deadline_approaching",
-                        title=f"问题 {problem.code} 将于 {deadline.isoformat()} 到期",
-                    )
-                    handled += 1
-                continue
-            key = f"overdue:{deadline.isoformat()}"
-            if _once(session, problem, key):
+            late = deadline < today
+            key = f"{'overdue' if late else 'approaching'}:{deadline.isoformat()}"
+            if (problem.id, key) not in sent:
+                session.add(Reminder(object_type="problem", object_id=problem.id, kind=key, at=now))
                 _tell(
                     session,
                     problem,
                     event=key,
                     key=f"problem:{problem.id}:{key}",
-                    user_ids=department_users,
-                    kind="deadline_passed",
-                    title=f"问题 {problem.code} 已逾期（期限 {deadline.isoformat()}）",
+                    user_ids=told(problem),
+                    kind="deadline_passed" if late else "deadline_approaching",
+                    title=f"问题 {problem.code} 已逾期（期限 {deadline.isoformat()}）"
+                    if late
+                    else f"问题 {problem.code} 将于 {deadline.isoformat()} 到期",
                 )
-                _publish(session, problem, "overdue")
+                if late:
+                    _publish(session, problem, "overdue")
                 handled += 1
-            late = calendar.between(deadline, today)
-            level = late // settings.loop.escalate_days
-            if level > problem.escalation:
-                handled += _escalate(session, problem, level=level)
+            if late:
+                level = calendar.between(deadline, today) // settings.loop.escalate_days
+                if level > problem.escalation:
+                    handled += _escalate(session, problem, level=level)
     return handled
 
 
