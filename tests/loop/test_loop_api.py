@@ -43,6 +43,22 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     officer, second = auth(loop_world, "hz_wjw_officer"), auth(loop_world, "hz_wjw_second")
     supervisor, reform = auth(loop_world, "supervisor"), auth(loop_world, "reform")
 
+    # the reform office promised to bring 拱墅's on-time rate from 80% to 100% this year
+    reform_spec = {
+        "code": "GS-ONTIME", "name": "拱墅办件提速", "system": "digital_government",
+        "batch": "implementing", "lead": "hz_wjw", "region": GONGSHU,
+        "starts_on": "2025-01-01", "ends_on": "2025-12-31",
+        "key_results": [{"indicator": "on_time_rate", "region": GONGSHU, "baseline": 80,
+                         "baseline_on": "2025-03-31", "target": 100,
+                         "target_on": "2025-12-31"}],
+    }  # fmt: skip
+    put = client.put("/api/v1/reforms/GS-ONTIME", json=reform_spec, headers=reform)
+    assert put.status_code == 200, put.text
+
+    def ledger_row() -> dict:
+        rows = client.get("/api/v1/reforms", headers=reform).json()["data"]
+        return next(row for row in rows if row["code"] == "GS-ONTIME")
+
     # April: 拱墅's on-time rate falls to 0% and the warning fires; the hook raises a problem
     brain.evaluate_warnings(db, actor=SYSTEM, today=date(2025, 5, 10))
     response = client.get("/api/v1/problems", params={"warning": True}, headers=officer)
@@ -56,6 +72,7 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     assert problem["department"]["code"] == "hz_wjw"
     assert problem["warning"]["state"] == "firing"
     pid = problem["id"]
+    assert (ledger_row()["progress"], ledger_row()["light"]) == (0.0, "red")
     # evaluating again raises no second problem
     brain.evaluate_warnings(db, actor=SYSTEM, today=date(2025, 5, 10))
     assert client.get("/api/v1/problems", headers=officer).json()["count"] == 1
@@ -106,6 +123,10 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     closed = fire(reform, "close").json()["problem"]
     assert closed["state"] == "closed" and closed["light"] == "green"
     assert closed["on_time"] is True and closed["days_to_close"] == 0
+    # May's 100% meets the reform's target: its progress updates from the indicator
+    assert (ledger_row()["progress"], ledger_row()["light"]) == (1.0, "green")
+    page = client.get("/api/v1/reforms/GS-ONTIME", headers=reform).json()
+    assert [p["id"] for p in page["problems"]] == [pid]
     states = [step["to_state"] for step in client.get(
         f"/api/v1/problems/{pid}", headers=reform).json()["timeline"]]  # fmt: skip
     assert states == ["assigned", "rectifying", "closure_requested", "verified", "closed"]
@@ -117,3 +138,22 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     stats = client.get("/api/v1/problems/stats", params={"by": "channel"}, headers=reform).json()
     assert stats["total"]["closed"] == 1 and stats["total"]["closure_rate"] == 1.0
     assert stats["total"]["on_time_rate"] == 1.0
+
+
+def test_an_indicator_a_reform_promised_cannot_be_deleted(
+    client: TestClient, loop_world: World
+) -> None:
+    reform, admin = auth(loop_world, "reform"), auth(loop_world, "admin")
+    spec = {
+        "code": "KEEP", "name": "保留指标", "system": "digital_society", "batch": "planning",
+        "lead": "hz_wjw", "starts_on": "2025-01-01", "ends_on": "2026-12-31",
+        "key_results": [{"indicator": "average_cases", "region": "330000",
+                         "baseline_on": "2025-01-31", "baseline": 10, "target": 5,
+                         "target_on": "2026-12-31"}],
+    }  # fmt: skip
+    assert client.put("/api/v1/reforms/KEEP", json=spec, headers=reform).status_code == 200
+    body = assert_problem(
+        client.delete("/api/v1/brain/indicators/average_cases", headers=admin), 409, "conflict"
+    )
+    assert "reform" in body["detail"]
+    assert client.get("/api/v1/brain/indicators/average_cases", headers=admin).status_code == 200

@@ -17,6 +17,7 @@ import yaml
 from openpyxl import load_workbook
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shuzhi.brain import compute as computing
@@ -244,6 +245,14 @@ def delete(session: Session, *, actor: Actor, code: str) -> None:
         before=indicator.spec,
     )
     session.delete(indicator)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # a higher package (a reform's key result) still names it; the brain cannot know whom
+        raise Conflict(
+            f"indicator {code} is still referred to (a reform's key result); remove that first"
+        ) from None
 
 
 # -- targets ----------------------------------------------------------------------------------
