@@ -248,3 +248,13 @@ def test_evidence_is_kept_by_its_hash(people: World, monkeypatch: pytest.MonkeyP
         evidence(db, officer, pid, b"x" * 1_000_001)
     with pytest.raises(ValidationFailed, match="empty"):
         evidence(db, officer, pid, b"")
+
+
+def test_a_department_reports_on_its_own_behalf(people: World) -> None:
+    db, officer = people.database, people.actors["hz_wjw_officer"]
+    pid = new(db, officer, department=None, channel="grassroots")
+    with db.session() as session:
+        assert session.get(Problem, pid).state == "reported"
+    # assigning is the reform office's
+    with pytest.raises(PermissionDenied, match=r"loop\.assign"):
+        new(db, officer)

@@ -8,10 +8,11 @@ set before the Spring Festival does not fall due in the middle of it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 
 def _span(first: str, last: str) -> list[date]:
@@ -80,12 +81,34 @@ class WorkCalendar:
 
     def between(self, start: date, end: date) -> int:
         """Working days after ``start`` up to and including ``end``; negative when ``end``
-        comes first (how many working days an item is overdue)."""
+        comes first (how many working days an item is overdue). Whole weeks are counted
+        at once and the calendar's exceptions looked up by bisection, so a deadline years
+        away costs no more than one next week."""
         if end < start:
             return -self.between(end, start)
-        return sum(
-            self.is_working_day(start + timedelta(days=n)) for n in range(1, (end - start).days + 1)
+        days = (end - start).days
+        weeks, rest = divmod(days, 7)
+        count = weeks * 5 + sum(
+            (start + timedelta(days=n)).weekday() < 5 for n in range(1, rest + 1)
         )
+        off = self._sorted_holidays
+        on = self._sorted_workdays
+        first, last = start + timedelta(days=1), end
+        count -= sum(
+            day.weekday() < 5 for day in off[bisect_left(off, first) : bisect_right(off, last)]
+        )
+        count += sum(
+            day.weekday() >= 5 for day in on[bisect_left(on, first) : bisect_right(on, last)]
+        )
+        return count
+
+    @cached_property
+    def _sorted_holidays(self) -> list[date]:
+        return sorted(self.holidays - self.workdays)
+
+    @cached_property
+    def _sorted_workdays(self) -> list[date]:
+        return sorted(self.workdays)
 
 
 @lru_cache(maxsize=8)

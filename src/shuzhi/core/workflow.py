@@ -135,6 +135,22 @@ class Machine:
             and not any(guard(obj, Attempt(actor)) for guard in transition.guards)
         ]
 
+    def blocked(self, obj: Any, actor: Actor, scope: Scope) -> list[tuple[Transition, str]]:
+        """The transitions this actor may fire from the current state that a guard forbids
+        now, each with the rule (so a page can say why, not just hide the button)."""
+        current = getattr(obj, self.state_attr)
+        found = []
+        for transition in self.transitions.values():
+            if current not in transition.sources or not allowed(actor, transition.action, scope):
+                continue
+            reason = next(
+                (text for guard in transition.guards if (text := guard(obj, Attempt(actor)))),
+                None,
+            )
+            if reason:
+                found.append((transition, reason))
+        return found
+
     def fire(
         self,
         session: Session,

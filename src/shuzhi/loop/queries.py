@@ -421,11 +421,16 @@ def page(session: Session, problem: Problem, *, actor: Actor) -> ProblemPage:
         ActionHint(name=t.name, label=t.label(), needs_comment=t.needs_comment)
         for t in PROBLEM.available(problem, actor, scope_of(problem))
     ]
+    blocked = [
+        ActionHint(name=t.name, label=t.label(), needs_comment=t.needs_comment, reason=reason)
+        for t, reason in PROBLEM.blocked(problem, actor, scope_of(problem))
+    ]
     return ProblemPage(
         problem=public(problem, Names(session)),
         timeline=timeline(session, "loop_problem", problem.id, PROBLEM),
         evidence=evidence_of(session, "problem", problem.id),
         actions=actions,
+        blocked=blocked,
     )
 
 

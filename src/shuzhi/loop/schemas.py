@@ -156,6 +156,7 @@ class ActionHint(BaseModel):
     name: str
     label: str
     needs_comment: bool
+    reason: str | None = Field(None, description="in ``blocked``: the rule that forbids it now")
 
 
 class ProblemPage(BaseModel):
@@ -163,6 +164,10 @@ class ProblemPage(BaseModel):
     timeline: list[StepPublic]
     evidence: list[EvidencePublic]
     actions: list[ActionHint]
+    blocked: list[ActionHint] = Field(
+        default_factory=list,
+        description="transitions the caller may fire from this state but a rule forbids now",
+    )
 
 
 class StatRow(BaseModel):
@@ -323,6 +328,9 @@ class ReformPage(BaseModel):
     key_results: list[KeyResultPublic]
     versions: list[VersionPublic]
     problems: list[ProblemPublic]
+    evidence: dict[int, list[EvidencePublic]] = Field(
+        default_factory=dict, description="each milestone's evidence, by milestone id"
+    )
 
 
 class ApplyReport(BaseModel):
@@ -343,3 +351,14 @@ class MilestoneAction(BaseModel):
     transition: str = Field(..., max_length=40)
     comment: Text | None = None
     attachments: list[int] = Field(default_factory=list, max_length=50)
+
+
+class BatchSummary(BaseModel):
+    """One batch of the ledger for the cockpit home: how many reforms, their lights, and
+    their mean progress (reforms without any progress left out)."""
+
+    batch: str
+    label: str
+    count: int
+    lights: dict[str, int] = Field(description="green, yellow, red, no_data")
+    progress: float | None

@@ -207,7 +207,9 @@ def report(
 ) -> Problem:
     """Put a problem on the list; with a department it is assigned at once."""
     settings = settings or get_settings()
-    require(actor, "loop.report", Scope(region_code=data.region), what=f"region {data.region}")
+    # a department reports on its own behalf; the reform office (unscoped) on anyone's
+    where = Scope(department_id=actor.department_id, region_code=data.region)
+    require(actor, "loop.report", where, what=f"region {data.region}")
     _check_region(session, data.region)
     department = department_of(session, data.department) if data.department else None
     indicator = _indicator(session, data.indicator)

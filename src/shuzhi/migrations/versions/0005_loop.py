@@ -13,7 +13,6 @@ from alembic import op
 
 import shuzhi.core.dialect
 
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None

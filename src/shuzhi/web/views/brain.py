@@ -60,6 +60,8 @@ from shuzhi.core.db import Database
 from shuzhi.core.enums import System
 from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import Actor, Scope, allowed
+from shuzhi.loop import queries as loop_queries
+from shuzhi.loop.rules import PROBLEM
 from shuzhi.orgs import queries as orgs
 from shuzhi.orgs.schemas import ID_MAX
 from shuzhi.regions.models import Region
@@ -263,7 +265,8 @@ def warning_page(
     warning_id: WarningId, request: Request, session: SessionDep, actor: PageActor
 ) -> Response:
     """Same payload as GET /api/v1/brain/warnings/{id}: the warning with every change of
-    its state and the values behind it."""
+    its state and the values behind it; and the problems it raised, the payload of
+    GET /api/v1/brain/warnings/{id}/problems (the closed loop's ``for_warning``)."""
     warning = queries.warning_public(
         session,
         queries.get_warning(session, warning_id),
@@ -271,7 +274,13 @@ def warning_page(
         with_events=True,
     )
     return render(
-        request, "brain/warning.html", actor=actor, warning=warning, states=WARNING.states
+        request,
+        "brain/warning.html",
+        actor=actor,
+        warning=warning,
+        states=WARNING.states,
+        problems=loop_queries.for_warning(session, warning_id),
+        problem_states=PROBLEM.states,
     )
 
 
