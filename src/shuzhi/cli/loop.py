@@ -10,7 +10,7 @@ import typer
 
 from shuzhi.cli.common import JsonOption, acting, print_json, print_table, reading, writing
 from shuzhi.core.errors import ValidationFailed
-from shuzhi.loop import queries, service
+from shuzhi.loop import excel, queries, service
 from shuzhi.loop.rules import Channel, ProblemSeverity
 from shuzhi.loop.schemas import ImportReport, ProblemAction, ProblemCreate, ProblemUpdate
 
@@ -327,8 +327,6 @@ def export(
     json: JsonOption = False,
 ) -> None:
     """Write every problem matching the filters to an XLSX workbook (Chinese headers)."""
-    from shuzhi.loop import excel
-
     where = _filters(state, channel, system, region, department, light, None, None)
     with reading() as (session, _):
         data = excel.export_problems(session, where)
@@ -347,8 +345,6 @@ def import_(
     json: JsonOption = False,
 ) -> None:
     """Import a problem list; a file with a bad row imports nothing unless --good-only."""
-    from shuzhi.loop import excel
-
     if not file.is_file():
         raise ValidationFailed(f"{file}: no such file")
     with writing() as (session, actor):

@@ -13,7 +13,7 @@ from shuzhi.api import PREFIX
 from shuzhi.api.deps import ActorDep, DatabaseDep, IdPath, Offset, SessionDep
 from shuzhi.core.errors import TooLarge
 from shuzhi.core.settings import get_settings
-from shuzhi.loop import queries, service
+from shuzhi.loop import excel, queries, service
 from shuzhi.loop.schemas import (
     Board,
     EvidencePublic,
@@ -111,8 +111,6 @@ def problem_board(
 @router.get("/problems/export.xlsx", response_class=Response)
 def export_problems(session: SessionDep, actor: ActorDep, where: FiltersDep) -> Response:
     """Every problem matching the filters as an XLSX workbook with Chinese headers."""
-    from shuzhi.loop import excel
-
     return Response(
         excel.export_problems(session, where),
         media_type=excel.XLSX_MEDIA_TYPE,
@@ -130,8 +128,6 @@ def import_problems(
 ) -> ImportReport:
     """Import a problem list; a file with a bad row imports nothing unless ``good_only``.
     Rows whose 问题编号 exists update that problem."""
-    from shuzhi.loop import excel
-
     name = file.filename or "upload.xlsx"
     data = file.file.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
