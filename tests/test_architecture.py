@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = ("regions", "orgs", "catalog", "lake", "gateway")
+DOMAIN = ("regions", "orgs", "catalog", "lake", "gateway", "brain", "loop", "notify")
 
 
 def test_import_contracts_hold() -> None:

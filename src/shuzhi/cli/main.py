@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from shuzhi import __version__
-from shuzhi.cli import brain, catalog, db, gateway, lake, orgs, regions
+from shuzhi.cli import brain, catalog, db, gateway, lake, loop, notify, orgs, reforms, regions
 from shuzhi.cli.common import JsonOption, database, print_json
 from shuzhi.core.errors import ShuzhiError
 from shuzhi.core.settings import get_settings, reference_markdown
@@ -36,6 +36,10 @@ app.add_typer(lake.sources_app, name="sources")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(gateway.audit_app, name="audit")
 app.add_typer(brain.app, name="brain")
+app.add_typer(loop.app, name="problems")
+app.add_typer(reforms.app, name="reforms")
+app.add_typer(notify.inbox_app, name="inbox")
+app.add_typer(notify.webhooks_app, name="webhooks")
 
 demo_app = typer.Typer(help="The demo province.", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)

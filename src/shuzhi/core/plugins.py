@@ -22,6 +22,8 @@ DEFAULT_PLUGINS = (
     "shuzhi.gateway.service",
     "shuzhi.brain.service",
     "shuzhi.loop.service",
+    "shuzhi.loop.reforms",
+    "shuzhi.notify.service",
 )
 
 
