@@ -23,6 +23,7 @@ from shuzhi.core.settings import get_settings
 from shuzhi.core.standards import CREDIT_CODE_CHARS, credit_code_check
 from shuzhi.demo import brain as demo_brain
 from shuzhi.demo import gateway as demo_gateway
+from shuzhi.demo import loop as demo_loop
 from shuzhi.demo.synthetic import write_sources
 from shuzhi.lake import service as lake
 from shuzhi.lake.connectors import SourceSpec
@@ -55,11 +56,16 @@ LOGINS = (
     DemoLogin("hz_officer", "杭州市数据资源管理局数据专员", "data_officer", "hz_sjj"),
     DemoLogin("mzt_app", "省民政厅社会救助系统负责人", "app_owner", "zj_mzt"),
     DemoLogin("analyst", "省统计局分析员", "analyst", "zj_tjj"),
-    DemoLogin("reform", "省委改革办", "reform_office", "zj_ggb"),
+    DemoLogin("reform", "省委改革办", "reform_office", None),
     DemoLogin("auditor", "审计监督员", "auditor", None),
     DemoLogin("viewer", "查看者", "viewer", None),
 )
-HOME_DEPARTMENT = {"admin": "zj_dsj", "auditor": "zj_dsj", "viewer": "zj_dsj"}
+HOME_DEPARTMENT = {
+    "admin": "zj_dsj",
+    "auditor": "zj_dsj",
+    "viewer": "zj_dsj",
+    "reform": "zj_ggb",
+}
 
 
 def _data(name: str) -> dict:
@@ -239,6 +245,12 @@ def build(
     settings = get_settings().model_copy(update={"data_dir": data_dir})
     gateway = demo_gateway.build(database, seed=seed, settings=settings)
     brain = demo_brain.build(database, settings=settings) if scale > 0 else None
+    # the closed loop links reforms and problems to the brain's indicators and warnings
+    loop = (
+        demo_loop.build(database, seed=seed, settings=settings, password=DEMO_PASSWORD)
+        if scale > 0
+        else None
+    )
     summary = {
         "seed": seed,
         "regions_created": loaded.created,
@@ -248,8 +260,9 @@ def build(
         **lake_totals,
         "gateway": gateway,
         "brain": brain,
+        "loop": {key: value for key, value in loop.items() if key != "logins"} if loop else None,
         "password": DEMO_PASSWORD,
-        "logins": [asdict(login) for login in LOGINS],
+        "logins": [asdict(login) for login in LOGINS] + (loop["logins"] if loop else []),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "demo.json").write_text(

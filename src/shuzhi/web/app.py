@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from shuzhi.brain import rules as brain_rules
 from shuzhi.catalog import rules as catalog_rules
@@ -20,6 +21,8 @@ from shuzhi.core.errors import ShuzhiError, Unauthenticated
 from shuzhi.core.permissions import ANONYMOUS, Actor, allowed
 from shuzhi.gateway import rules as gateway_rules
 from shuzhi.lake import rules as lake_rules
+from shuzhi.loop import rules as loop_rules
+from shuzhi.notify import queries as notify_queries
 from shuzhi.regions.rules import Level
 from shuzhi.web import flash, i18n
 from shuzhi.web.session import LANG_COOKIE, csrf_token, set_cookie
@@ -52,6 +55,10 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
     "additivity": brain_rules.Additivity,
     "rule_kind": brain_rules.RuleKind,
     "severity": brain_rules.Severity,
+    "channel": loop_rules.Channel,
+    "problem_severity": loop_rules.ProblemSeverity,
+    "batch": loop_rules.Batch,
+    "reform_level": loop_rules.ReformLevel,
 }
 
 
@@ -84,11 +91,15 @@ NAV = (
     ),
     NavItem("/brain", "Brain"),
     NavItem("/brain/warnings", "Warnings"),
+    NavItem("/problems", "Problems"),
+    NavItem("/reforms", "Reforms"),
     NavItem("/departments", "Departments"),
     NavItem("/regions", "Regions"),
     NavItem("/users", "Users", action="orgs.manage_users", anywhere=True),
     NavItem("/changes", "Change log", action="audit.read"),
     NavItem("/audit/access-log", "Access log", action="audit.read"),
+    NavItem("/inbox", "Inbox"),
+    NavItem("/webhooks", "Webhooks", action="notify.webhooks"),
 )
 
 
@@ -129,6 +140,17 @@ def label(locale: str) -> Any:
     return _label
 
 
+def inbox_unread(request: Request, actor: Actor) -> int:
+    """The inbox badge of the navigation: one indexed count per whole page."""
+    if not actor.authenticated or actor.id is None:
+        return 0
+    try:
+        with request.app.state.database.session() as session:
+            return notify_queries.unread_count(session, user_id=actor.id)
+    except SQLAlchemyError:
+        return 0  # an error page still renders when the store cannot answer
+
+
 def render(
     request: Request, template: str, *, actor: Actor = ANONYMOUS, status: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -148,6 +170,7 @@ def render(
             "display_name": getattr(request.state, "display_name", actor.name),
             "nav": nav,
             "nav_active": active_entry(nav, request.url.path),
+            "inbox_unread": inbox_unread(request, actor) if whole_page else 0,
             "path": request.url.path,
             "csrf": csrf_token(request) if actor.authenticated else "",
             "flash": flash.take(request) if whole_page else None,
@@ -176,8 +199,22 @@ def error_page(request: Request, exc: ShuzhiError, status: int | None = None) ->
 
 
 def install(app: FastAPI) -> None:
-    from shuzhi.web.views import audit, auth, brain, catalog, gateway, home, lake, orgs, regions
+    from shuzhi.web.views import (
+        audit,
+        auth,
+        brain,
+        catalog,
+        gateway,
+        home,
+        lake,
+        loop,
+        notify,
+        orgs,
+        reforms,
+        regions,
+    )
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, home, catalog, lake, gateway, brain, orgs, regions, audit):
+    for module in (auth, home, catalog, lake, gateway, brain, orgs, regions, audit, notify, loop):
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(reforms.router, include_in_schema=False)
