@@ -157,6 +157,24 @@ def demo_build(
             f"{summary['batches']} batches loaded {summary['rows_loaded']:,} rows, "
             f"{summary['rows_quarantined']:,} quarantined"
         )
+        brain, loop = summary.get("brain"), summary.get("loop")
+        if brain:
+            typer.echo(
+                f"brain: {brain['indicators']} indicators, {brain['values']:,} values, "
+                f"{brain['warnings_firing']} warnings firing"
+            )
+        if loop:
+            from shuzhi.loop import ledger, queries
+
+            with database().session() as session:
+                reforms = ledger.ledger(session).count
+                problems = queries.stats(session, by="channel").data
+            total = sum(row.total for row in problems)
+            warned = sum(row.total for row in problems if row.key == "warning")
+            typer.echo(
+                f"closed loop: {reforms} reforms in the ledger, {total} problems "
+                f"({warned} raised by warnings)"
+            )
         shown = summary.get("gateway", {})
         if shown.get("access_key"):
             typer.echo(
