@@ -53,13 +53,6 @@ def get(session: Session, problem_id: int) -> Problem:
     return problem
 
 
-def get_by_code(session: Session, code: str) -> Problem:
-    problem = session.scalar(select(Problem).where(Problem.code == code))
-    if problem is None:
-        raise NotFound(f"no problem {code!r}", field="problem")
-    return problem
-
-
 def next_code(session: Session, year: int) -> str:
     prefix = f"WT-{year}-"
     last = session.scalar(
@@ -75,10 +68,9 @@ def department_of(session: Session, code: str, *, field: str = "department") -> 
     return orgs.department(session, code, field=field)
 
 
-def _deadline(deadline: date | None, *, settings: Settings, today: date | None = None) -> date:
-    today = today or working.today()
+def _deadline(deadline: date | None, *, settings: Settings) -> date:
     if deadline is None:
-        return working.default().add(today, settings.loop.problem_days)
+        return working.default().add(working.today(), settings.loop.problem_days)
     return deadline
 
 
