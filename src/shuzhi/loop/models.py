@@ -30,6 +30,8 @@ class Problem(Base):
     __table_args__ = (
         Index("ix_loop_problem_stats", "state", "department_id"),
         Index("ix_loop_problem_region_state", "region_code", "state"),
+        # a board column and the reminders: one state, nearest deadline first
+        Index("ix_loop_problem_state_deadline", "state", "deadline"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -42,14 +42,19 @@ from shuzhi.orgs.models import Department
 from shuzhi.regions.models import Region
 
 SORTS = {
-    "deadline": (Problem.deadline.asc(), Problem.id.asc()),
-    "-deadline": (Problem.deadline.desc(), Problem.id.desc()),
+    # problems without a deadline (reported, not yet assigned) last on every backend
+    "deadline": (Problem.deadline.asc().nulls_last(), Problem.id.asc()),
+    "-deadline": (Problem.deadline.desc().nulls_last(), Problem.id.desc()),
     "reported": (Problem.reported_at.asc(), Problem.id.asc()),
     "-reported": (Problem.reported_at.desc(), Problem.id.desc()),
     "code": (Problem.code.asc(),),
 }
+# a board column's cards: assigned problems always have a deadline, so the plain order
+# lets the (state, deadline) index serve it
+_BOARD_ORDER = (Problem.deadline.asc(), Problem.id.asc())
 DIMENSIONS = ("department", "region", "channel", "system", "state", "severity")
-OPEN = tuple(code for code in PROBLEM.states if code != "closed")
+# not yet verified: spelled out, as SQLite uses no index for NOT IN
+UNDONE = tuple(code for code in PROBLEM.states if code not in DONE_STATES)
 
 
 @dataclass
@@ -218,14 +223,14 @@ def _known(enum: Any, value: str, name: str) -> None:
 
 
 def _light_clause(light: str, today: date) -> Any:
-    done = Problem.state.in_(list(DONE_STATES))
-    overdue = and_(~done, Problem.deadline.is_not(None), Problem.deadline < today)
+    undone = Problem.state.in_(UNDONE)
+    overdue = and_(undone, Problem.deadline < today)
     if light == Light.green.value:
-        return done
+        return Problem.state.in_(list(DONE_STATES))
     if light == Light.red.value:
         return overdue
     if light == Light.yellow.value:
-        return and_(~done, ~overdue.self_group())
+        return and_(undone, or_(Problem.deadline.is_(None), Problem.deadline >= today))
     raise ValidationFailed("light is one of green, yellow, red", field="light")
 
 
@@ -237,16 +242,28 @@ def search(
     offset: int = 0,
     sort: str = "-reported",
 ) -> tuple[list[Problem], int]:
+    """A page of problems and how many match in all."""
     if sort not in SORTS:
         raise ValidationFailed(f"sort is one of {', '.join(SORTS)}", field="sort")
-    count = session.scalar(_filtered(session, select(func.count(Problem.id)), filters)) or 0
-    rows = session.scalars(
-        _filtered(session, select(Problem), filters)
-        .order_by(*SORTS[sort])
+    count = session.scalar(_filtered(session, select(func.count()).select_from(Problem), filters))
+    return _page(session, filters, order=SORTS[sort], limit=limit, offset=offset), count or 0
+
+
+def _page(
+    session: Session, filters: Filters, *, order: Sequence[Any], limit: int, offset: int
+) -> list[Problem]:
+    """The page's ids are chosen on the bare table first and the rows then joined to them
+    with their relationships, so a deep page does not pay the joins of every row it skips
+    (a join, not IN: PostgreSQL plans IN as a semi-join after the joins)."""
+    ids = (
+        _filtered(session, select(Problem.id), filters)
+        .order_by(*order)
         .limit(limit)
         .offset(offset)
-    ).unique()
-    return list(rows), count
+        .subquery()
+    )
+    query = select(Problem).join(ids, ids.c.id == Problem.id).order_by(*order)
+    return list(session.scalars(query).unique())
 
 
 def page_of(
@@ -278,7 +295,8 @@ def board(
         rows: list[Problem] = []
         if counts.get(code):
             narrowed = Filters(**{**filters.__dict__, "states": (code,)})
-            rows, _ = search(session, narrowed, limit=per_state, sort="deadline")
+            order = SORTS["-reported"] if code == "reported" else _BOARD_ORDER
+            rows = _page(session, narrowed, order=order, limit=per_state, offset=0)
         columns.append(
             BoardColumn(
                 state=code,
@@ -305,11 +323,12 @@ def stats(
     filters = filters or Filters()
     today = _today()
     closed = Problem.state == "closed"
-    is_open = Problem.state.in_(OPEN)
+    undone = Problem.state.in_(UNDONE)
     measures = (
-        func.count(Problem.id),
+        func.count(),
         func.sum(case((closed, 1), else_=0)),
-        func.sum(case((and_(is_open, Problem.deadline < today), 1), else_=0)),
+        # overdue as the light says it: not yet verified and past the deadline
+        func.sum(case((and_(undone, Problem.deadline < today), 1), else_=0)),
         func.sum(case((and_(closed, Problem.closed_on_time.is_(True)), 1), else_=0)),
         func.avg(case((closed, Problem.days_to_close), else_=None)),
     )
@@ -322,7 +341,9 @@ def stats(
         key = func.substr(Region.path, len(root.path) + 1, width)
         query = select(key, *measures).join(Region, Region.code == Problem.region_code)
     elif by == "department":
-        key = Problem.department_id
+        # "+ 0" keeps SQLite from reading the whole table in the order of the department
+        # index to save a sort (3× slower at 100,000 rows); PostgreSQL hashes either way
+        key = Problem.department_id + 0
         query = select(key, *measures)
     else:
         key = getattr(Problem, by)

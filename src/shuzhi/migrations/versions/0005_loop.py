@@ -339,6 +339,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_loop_problem_state"), ["state"], unique=False)
         batch_op.create_index("ix_loop_problem_stats", ["state", "department_id"], unique=False)
+        batch_op.create_index("ix_loop_problem_state_deadline", ["state", "deadline"], unique=False)
         batch_op.create_index(batch_op.f("ix_loop_problem_system"), ["system"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_loop_problem_warning_id"), ["warning_id"], unique=False
@@ -362,6 +363,7 @@ def downgrade() -> None:
     with op.batch_alter_table("loop_problem", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_loop_problem_warning_id"))
         batch_op.drop_index(batch_op.f("ix_loop_problem_system"))
+        batch_op.drop_index("ix_loop_problem_state_deadline")
         batch_op.drop_index("ix_loop_problem_stats")
         batch_op.drop_index(batch_op.f("ix_loop_problem_state"))
         batch_op.drop_index(batch_op.f("ix_loop_problem_reported_at"))
