@@ -5,14 +5,11 @@ to a city to a county with the same numbers at every level."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from shuzhi.brain import queries as brain_queries
 from shuzhi.brain import service as brain
@@ -31,6 +28,7 @@ from shuzhi.loop.models import Problem
 from shuzhi.loop.schemas import ProblemCreate
 from tests.brain.data import GONGSHU, HAISHU, HANGZHOU, NINGBO, PROVINCE, SHANGCHENG
 from tests.conftest import World
+from tests.support.statements import counting
 
 REFORM = {
     "reforms": [
@@ -94,21 +92,6 @@ def furnish(world: World) -> None:
 def world(loop_world: World) -> World:
     furnish(loop_world)
     return loop_world
-
-
-@contextmanager
-def counting(db: Database) -> Iterator[list[str]]:
-    """The SQL statements run on ``db`` inside the block."""
-    seen: list[str] = []
-
-    def saw(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", saw)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", saw)
 
 
 def view(db: Database, actor: Actor, region: str | None = None) -> CockpitOverview:
