@@ -416,9 +416,14 @@ JOINS = """JOIN region r ON r.code = p.region_code
   LEFT JOIN brain_rule ru ON ru.id = w.rule_id
   LEFT JOIN brain_indicator wi ON wi.id = w.indicator_id
   LEFT JOIN brain_indicator i ON i.id = p.indicator_id"""
-ORDER = {"-reported": "p.reported_at DESC, p.id DESC", "deadline": "p.deadline, p.id"}
+# undated problems (reported, not yet assigned) last on both backends, as loop.queries does
+ORDER = {
+    "-reported": "p.reported_at DESC, p.id DESC",
+    "deadline": "p.deadline IS NULL, p.deadline, p.id",
+}
 STATS_MEASURES = """count(*) AS n, sum(CASE WHEN state = 'closed' THEN 1 ELSE 0 END) AS closed,
-  sum(CASE WHEN state <> 'closed' AND deadline < ? THEN 1 ELSE 0 END) AS overdue,
+  sum(CASE WHEN state IN ('reported', 'assigned', 'rectifying', 'closure_requested')
+    AND deadline < ? THEN 1 ELSE 0 END) AS overdue,
   sum(CASE WHEN state = 'closed' AND closed_on_time = ? THEN 1 ELSE 0 END) AS on_time,
   sum(CASE WHEN state = 'closed' THEN days_to_close END) AS days,
   sum(CASE WHEN state = 'closed' AND days_to_close IS NOT NULL THEN 1 ELSE 0 END) AS with_days"""
@@ -485,7 +490,9 @@ def cases(problems: int, today: date, city_path: str) -> list[Case]:
 
         return Case(name, "/api/v1/problems", pairs, run, hand, same)
 
-    open_red = "p.state NOT IN ('verified', 'closed') AND p.deadline IS NOT NULL AND p.deadline < ?"
+    open_red = (
+        "p.state IN ('reported', 'assigned', 'rectifying', 'closure_requested') AND p.deadline < ?"
+    )
     found = [
         listing("list: first page", {}, "1 = 1", []),
         listing(
@@ -570,14 +577,18 @@ def board_case(today: date, per_state: int = 20) -> Case:
 
     def hand(db: Hand) -> tuple[dict, list[tuple]]:
         counts = dict(db.rows("SELECT state, count(*) FROM loop_problem GROUP BY state", []))
+        # the reported column (no deadlines yet) shows the newest first
         union = " UNION ALL ".join(
-            f"SELECT id FROM (SELECT id FROM loop_problem WHERE state = ? "
-            f"ORDER BY deadline, id LIMIT ?) s{n}"
-            for n in range(len(STATES))
+            f"SELECT id, {n} AS k FROM (SELECT id FROM loop_problem WHERE state = ? ORDER BY "
+            + ("reported_at DESC, id DESC" if state == "reported" else "deadline, id")
+            + f" LIMIT ?) s{n}"
+            for n, state in enumerate(STATES)
         )
         cards = db.rows(
             f"SELECT {COLUMNS.format(co=db.co_departments())} FROM ({union}) k "
-            f"JOIN loop_problem p ON p.id = k.id {JOINS} ORDER BY p.state, p.deadline, p.id",
+            f"JOIN loop_problem p ON p.id = k.id {JOINS} ORDER BY k.k, "
+            "CASE WHEN k.k = 0 THEN p.reported_at END DESC, "
+            "CASE WHEN k.k = 0 THEN p.id END DESC, p.deadline, p.id",
             [today, *(item for state in STATES for item in (state, per_state))],
         )
         return counts, cards
@@ -704,11 +715,6 @@ def measure(database: Any, token: str, options: argparse.Namespace) -> dict[str,
     if options.only:
         chosen = matching(chosen, options.only)
     app = create_app(database=database)
-    if not any(getattr(route, "path", "") == "/api/v1/problems" for route in app.routes):
-        from shuzhi.api.routers import loop as loop_router
-
-        say("note: /api/v1/problems is not registered in the app yet; the bench includes it")
-        app.include_router(loop_router.router)
     statements = Statements(database.engine)
     hand = Hand(database)
     started_load = load()
@@ -970,7 +976,8 @@ def variants(database: Any, problems: int, repeat: int) -> list[dict[str, Any]]:
                 rows = list(
                     session.scalars(
                         select(Problem).where(Problem.state == code)
-                        .order_by(*queries.SORTS["deadline"]).limit(20)
+                        .order_by(*queries.SORTS["-reported" if code == "reported"
+                                                 else "deadline"]).limit(20)
                     ).unique()
                 )  # fmt: skip
             cards = [queries.public(problem, names, today=today) for problem in rows]
