@@ -480,26 +480,6 @@ def milestone_of(reform: Reform, milestone_id: int) -> Milestone:
     raise NotFound(f"reform {reform.code} has no milestone {milestone_id}", field="milestone")
 
 
-def _own_evidence(session: Session, milestone: Milestone, ids: Sequence[int]) -> None:
-    if not ids:
-        return
-    found = set(
-        session.scalars(
-            select(Evidence.id).where(
-                Evidence.id.in_(ids),
-                Evidence.object_type == "milestone",
-                Evidence.object_id == milestone.id,
-            )
-        )
-    )
-    missing = sorted(set(ids) - found)
-    if missing:
-        raise ValidationFailed(
-            f"evidence {', '.join(map(str, missing))} is not this milestone's",
-            field="attachments",
-        )
-
-
 def _tell(
     session: Session,
     reform: Reform,
@@ -529,7 +509,7 @@ def milestone_act(
     """Submit a milestone as done (with evidence), verify it, or send it back."""
     reform = locked(session, code)
     milestone = milestone_of(reform, milestone_id)
-    _own_evidence(session, milestone, action.attachments)
+    loop_service.own_evidence(session, "milestone", milestone.id, action.attachments)
     scope = lead_scope(reform)
     MILESTONE.fire(
         session,

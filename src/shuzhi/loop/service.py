@@ -305,22 +305,24 @@ def assign(
     return problem
 
 
-def _own_evidence(session: Session, problem: Problem, ids: Sequence[int]) -> None:
+def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequence[int]) -> None:
+    """Refuse attachments that are not evidence given to this very item."""
     if not ids:
         return
     found = set(
         session.scalars(
             select(Evidence.id).where(
                 Evidence.id.in_(ids),
-                Evidence.object_type == "problem",
-                Evidence.object_id == problem.id,
+                Evidence.object_type == object_type,
+                Evidence.object_id == object_id,
             )
         )
     )
     missing = sorted(set(ids) - found)
     if missing:
         raise ValidationFailed(
-            f"evidence {', '.join(map(str, missing))} is not this problem's", field="attachments"
+            f"evidence {', '.join(map(str, missing))} is not this {object_type}'s",
+            field="attachments",
         )
 
 
@@ -348,7 +350,7 @@ def act(
             transition=action.transition,
             settings=settings,
         )
-    _own_evidence(session, problem, action.attachments)
+    own_evidence(session, "problem", problem.id, action.attachments)
     PROBLEM.fire(
         session,
         problem,
