@@ -76,9 +76,12 @@ def test_the_whole_loop(client: TestClient, loop_world: World, tmp_path: Path) -
     # evaluating again raises no second problem
     brain.evaluate_warnings(db, actor=SYSTEM, today=date(2025, 5, 10))
     assert client.get("/api/v1/problems", headers=officer).json()["count"] == 1
+    # the department is told in its inbox
     inbox = client.get("/api/v1/inbox", headers=officer)
-    if inbox.status_code == 200:
-        assert any(item["object_id"] == str(pid) for item in inbox.json()["data"])
+    assert inbox.status_code == 200, inbox.text
+    assert [(item["kind"], item["object_id"]) for item in inbox.json()["data"]] == [
+        ("assigned", str(pid))
+    ]
 
     def fire(headers: dict[str, str], transition: str, **body: object) -> object:
         return client.post(
