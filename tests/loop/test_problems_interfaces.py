@@ -130,3 +130,33 @@ def test_the_api_exports_and_imports_workbooks(client: TestClient, people: World
         422,
         "validation",
     )
+
+
+def test_the_ledger_round_trips_through_the_console_and_the_api(
+    client: TestClient, people: World, tmp_path: Path
+) -> None:
+    spec = tmp_path / "reforms.yaml"
+    spec.write_text(
+        "reforms:\n"
+        "  - {code: ZJ-1, name: 浙有善育, system: digital_society, batch: implementing,\n"
+        "     lead: zj_wjw, starts_on: 2025-01-01, ends_on: 2027-12-31,\n"
+        "     milestones: [{name: 试点, due: 2026-06-30}, {name: 全省推开, due: 2027-06-30}]}\n",
+        encoding="utf-8",
+    )
+    cli("reforms", "apply", str(spec))
+    out = tmp_path / "ledger.xlsx"
+    assert cli_json("reforms", "export", "--output", str(out))["bytes"] > 0
+    book = load_workbook(out)
+    assert book["改革一本账"]["C2"].value == "浙有善育"
+    assert [row[1] for row in book["里程碑"].iter_rows(min_row=2, values_only=True)] == [
+        "试点", "全省推开"
+    ]  # fmt: skip
+    again = cli_json("reforms", "import", str(out))
+    assert (again["created"], again["updated"], again["errors"]) == (0, 0, [])
+    reform = auth(people, "reform")
+    exported = client.get("/api/v1/reforms/export.xlsx", headers=reform)
+    assert exported.status_code == 200 and exported.content[:2] == b"PK"
+    files = {"file": ("ledger.xlsx", exported.content)}
+    answer = client.post("/api/v1/reforms/import", params={"dry_run": True}, files=files,
+                         headers=reform).json()  # fmt: skip
+    assert answer["dry_run"] is True and answer["errors"] == [] and answer["updated"] == 0

@@ -115,3 +115,18 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
         )
         if index == 0:
             typer.echo("  ".join("-" * w for w in widths))
+
+
+def print_import(result: Any, json: bool) -> None:
+    """What an import did; exit 2 when a file with errors imported nothing."""
+    if json:
+        print_json(result)
+    else:
+        for error in result.errors:
+            typer.echo(f"row {error.row}, {error.column}: {error.reason}", err=True)
+        typer.echo(
+            f"{result.rows} rows: {result.created} created, {result.updated} updated"
+            + (" (dry run)" if result.dry_run else "")
+        )
+    if result.errors and not result.imported:
+        raise typer.Exit(2)

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import typer
 
-from shuzhi.cli.common import JsonOption, acting, print_json, print_table, reading, writing
+from shuzhi.cli.common import (
+    JsonOption,
+    acting,
+    print_import,
+    print_json,
+    print_table,
+    reading,
+    writing,
+)
 from shuzhi.core.errors import ValidationFailed
 from shuzhi.loop import excel, queries, service
 from shuzhi.loop.rules import Channel, ProblemSeverity
-from shuzhi.loop.schemas import ImportReport, ProblemAction, ProblemCreate, ProblemUpdate
+from shuzhi.loop.schemas import ProblemAction, ProblemCreate, ProblemUpdate
 
 app = typer.Typer(
     help="Problem lists (问题清单): report, assign, rectify, verify and close (销号).",
@@ -357,18 +365,3 @@ def import_(
             dry_run=dry_run,
         )
     print_import(result, json)
-
-
-def print_import(result: ImportReport, json: bool) -> None:
-    """What an import did; exit 2 when a file with errors imported nothing."""
-    if json:
-        print_json(result)
-    else:
-        for error in result.errors:
-            typer.echo(f"row {error.row}, {error.column}: {error.reason}", err=True)
-        typer.echo(
-            f"{result.rows} rows: {result.created} created, {result.updated} updated"
-            + (" (dry run)" if result.dry_run else "")
-        )
-    if result.errors and not result.imported:
-        raise typer.Exit(2)

@@ -11,6 +11,7 @@ import typer
 
 from shuzhi.cli.common import (
     JsonOption,
+    print_import,
     print_json,
     print_table,
     read_text_file,
@@ -18,7 +19,7 @@ from shuzhi.cli.common import (
     writing,
 )
 from shuzhi.core.errors import ValidationFailed
-from shuzhi.loop import ledger, reforms
+from shuzhi.loop import excel, ledger, reforms
 from shuzhi.loop.rules import MILESTONE, Batch
 from shuzhi.loop.schemas import MilestoneAction, ReformPage
 from shuzhi.orgs.schemas import ID_MAX
@@ -261,3 +262,45 @@ def history(code: Code, json: JsonOption = False) -> None:
         ],
         ["version", "at", "actor", "kind", "progress", "light", "note"],
     )
+
+
+@app.command("export")
+def export(
+    output: Path = typer.Option(..., "--output", "-o", help="The XLSX file to write."),
+    batch: Batch = typer.Option(None, help="Only this batch."),
+    system: str = typer.Option(None, help="Only this system."),
+    region: str = typer.Option(None, help="Only this region and below."),
+    json: JsonOption = False,
+) -> None:
+    """Write the ledger (and its milestones) to an XLSX workbook with Chinese headers."""
+    with reading() as (session, _):
+        data = excel.export_reforms(
+            session, batch=batch.value if batch else None, system=system, region=region
+        )
+    output.write_bytes(data)
+    if json:
+        print_json({"output": str(output), "bytes": len(data)})
+    else:
+        typer.echo(f"wrote {output} ({len(data)} bytes)")
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="An XLSX workbook with a 改革一本账 sheet."),
+    good_only: bool = typer.Option(False, "--good-only", help="Import the good rows anyway."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only validate."),
+    json: JsonOption = False,
+) -> None:
+    """Import the ledger; a file with a bad row imports nothing unless --good-only."""
+    if not file.is_file():
+        raise ValidationFailed(f"{file}: no such file")
+    with writing() as (session, actor):
+        result = excel.import_reforms(
+            session,
+            actor=actor,
+            data=file.read_bytes(),
+            source=file.name,
+            good_only=good_only,
+            dry_run=dry_run,
+        )
+    print_import(result, json)

@@ -31,6 +31,14 @@ router = APIRouter(prefix=PREFIX, tags=["problems"])
 IMPORT_MAX_BYTES = 20_000_000
 
 
+def _workbook(file: UploadFile) -> tuple[str, bytes]:
+    name = file.filename or "upload.xlsx"
+    data = file.file.read(IMPORT_MAX_BYTES + 1)
+    if len(data) > IMPORT_MAX_BYTES:
+        raise TooLarge(f"{name}: a workbook is at most {IMPORT_MAX_BYTES // 1_000_000} MB")
+    return name, data
+
+
 def filters(
     state: list[str] = Query(default_factory=list, description="one or more states"),
     channel: str | None = Query(None, max_length=20),
@@ -128,12 +136,42 @@ def import_problems(
 ) -> ImportReport:
     """Import a problem list; a file with a bad row imports nothing unless ``good_only``.
     Rows whose 问题编号 exists update that problem."""
-    name = file.filename or "upload.xlsx"
-    data = file.file.read(IMPORT_MAX_BYTES + 1)
-    if len(data) > IMPORT_MAX_BYTES:
-        raise TooLarge(f"{name}: a workbook is at most {IMPORT_MAX_BYTES // 1_000_000} MB")
+    name, data = _workbook(file)
     with database.transaction() as session:
         return excel.import_problems(
+            session, actor=actor, data=data, source=name, good_only=good_only, dry_run=dry_run
+        )
+
+
+@router.get("/reforms/export.xlsx", response_class=Response)
+def export_reforms(
+    session: SessionDep,
+    actor: ActorDep,
+    batch: str | None = Query(None, max_length=20),
+    system: str | None = Query(None, max_length=30),
+    region: str | None = Query(None, max_length=12),
+) -> Response:
+    """The ledger and its milestones as an XLSX workbook with Chinese headers (registered
+    here, before ``/reforms/{code}``)."""
+    return Response(
+        excel.export_reforms(session, batch=batch, system=system, region=region),
+        media_type=excel.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="reforms.xlsx"'},
+    )
+
+
+@router.post("/reforms/import", response_model=ImportReport)
+def import_reforms(
+    database: DatabaseDep,
+    actor: ActorDep,
+    file: Annotated[UploadFile, File(description="an XLSX workbook with a 改革一本账 sheet")],
+    good_only: bool = Query(False, description="import the good rows of a file with errors"),
+    dry_run: bool = Query(False, description="only validate"),
+) -> ImportReport:
+    """Import the ledger; a file with a bad row imports nothing unless ``good_only``."""
+    name, data = _workbook(file)
+    with database.transaction() as session:
+        return excel.import_reforms(
             session, actor=actor, data=data, source=name, good_only=good_only, dry_run=dry_run
         )
 
