@@ -117,8 +117,23 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
             typer.echo("  ".join("-" * w for w in widths))
 
 
-def print_import(result: Any, json: bool) -> None:
-    """What an import did; exit 2 when a file with errors imported nothing."""
+def import_workbook(
+    file: Path, importer: Any, *, good_only: bool, dry_run: bool, json: bool
+) -> None:
+    """Run ``importer(session, actor=, data=, source=, good_only=, dry_run=)`` on a workbook
+    in one transaction and say what it did: each bad row on stderr, exit 2 when a file with
+    errors imported nothing."""
+    if not file.is_file():
+        raise ValidationFailed(f"{file}: no such file")
+    with writing() as (session, actor):
+        result = importer(
+            session,
+            actor=actor,
+            data=file.read_bytes(),
+            source=file.name,
+            good_only=good_only,
+            dry_run=dry_run,
+        )
     if json:
         print_json(result)
     else:
@@ -130,3 +145,11 @@ def print_import(result: Any, json: bool) -> None:
         )
     if result.errors and not result.imported:
         raise typer.Exit(2)
+
+
+def write_export(output: Path, data: bytes, json: bool) -> None:
+    output.write_bytes(data)
+    if json:
+        print_json({"output": str(output), "bytes": len(data)})
+    else:
+        typer.echo(f"wrote {output} ({len(data)} bytes)")

@@ -11,10 +11,11 @@ import typer
 from shuzhi.cli.common import (
     JsonOption,
     acting,
-    print_import,
+    import_workbook,
     print_json,
     print_table,
     reading,
+    write_export,
     writing,
 )
 from shuzhi.core.errors import ValidationFailed
@@ -338,11 +339,7 @@ def export(
     where = _filters(state, channel, system, region, department, light, None, None)
     with reading() as (session, _):
         data = excel.export_problems(session, where)
-    output.write_bytes(data)
-    if json:
-        print_json({"output": str(output), "bytes": len(data)})
-    else:
-        typer.echo(f"wrote {output} ({len(data)} bytes)")
+    write_export(output, data, json)
 
 
 @app.command("import")
@@ -353,15 +350,4 @@ def import_(
     json: JsonOption = False,
 ) -> None:
     """Import a problem list; a file with a bad row imports nothing unless --good-only."""
-    if not file.is_file():
-        raise ValidationFailed(f"{file}: no such file")
-    with writing() as (session, actor):
-        result = excel.import_problems(
-            session,
-            actor=actor,
-            data=file.read_bytes(),
-            source=file.name,
-            good_only=good_only,
-            dry_run=dry_run,
-        )
-    print_import(result, json)
+    import_workbook(file, excel.import_problems, good_only=good_only, dry_run=dry_run, json=json)

@@ -11,11 +11,12 @@ import typer
 
 from shuzhi.cli.common import (
     JsonOption,
-    print_import,
+    import_workbook,
     print_json,
     print_table,
     read_text_file,
     reading,
+    write_export,
     writing,
 )
 from shuzhi.core.errors import ValidationFailed
@@ -277,11 +278,7 @@ def export(
         data = excel.export_reforms(
             session, batch=batch.value if batch else None, system=system, region=region
         )
-    output.write_bytes(data)
-    if json:
-        print_json({"output": str(output), "bytes": len(data)})
-    else:
-        typer.echo(f"wrote {output} ({len(data)} bytes)")
+    write_export(output, data, json)
 
 
 @app.command("import")
@@ -292,15 +289,4 @@ def import_(
     json: JsonOption = False,
 ) -> None:
     """Import the ledger; a file with a bad row imports nothing unless --good-only."""
-    if not file.is_file():
-        raise ValidationFailed(f"{file}: no such file")
-    with writing() as (session, actor):
-        result = excel.import_reforms(
-            session,
-            actor=actor,
-            data=file.read_bytes(),
-            source=file.name,
-            good_only=good_only,
-            dry_run=dry_run,
-        )
-    print_import(result, json)
+    import_workbook(file, excel.import_reforms, good_only=good_only, dry_run=dry_run, json=json)
