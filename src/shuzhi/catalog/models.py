@@ -8,12 +8,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.core.db import Base
 from shuzhi.core.dialect import JSONType, UTCDateTime
+from shuzhi.core.stamps import ACCESS
 from shuzhi.orgs.models import Department
 
 
 @LIFECYCLE.guard
 class Resource(Base):
     __tablename__ = "catalog_resource"
+    __stamp__ = ACCESS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
@@ -49,6 +51,7 @@ class Resource(Base):
 
 class ResourceField(Base):
     __tablename__ = "catalog_field"
+    __stamp__ = ACCESS
     __table_args__ = (UniqueConstraint("resource_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from shuzhi.core.errors import ValidationFailed
@@ -55,6 +59,43 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Driver:
+    """A DBAPI connection for the statements of a hot path: SQL written once with
+    ``:name`` parameters for both stores, values given as the column types would write
+    them, and NUL refused as everywhere else."""
+
+    def __init__(self, connection: Any, backend: str) -> None:
+        self.connection = connection
+        self.sqlite = backend == "sqlite"
+        self.cursor = connection.cursor()
+        # PostgreSQL locks the rows a statement reads this way; SQLite's writer lock does
+        self.for_update = "" if self.sqlite else " FOR UPDATE"
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        if params and _has_nul(params):
+            raise ValidationFailed("text cannot contain the NUL character (0x00)")
+        self.cursor.execute(sql if self.sqlite else _pyformat(sql), params or {})
+        return self.cursor
+
+    def time(self, value: datetime) -> Any:
+        """As ``UTCDateTime`` writes it: UTC, kept as SQLAlchemy's text on SQLite."""
+        value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else value
+
+    def json(self, value: Any) -> Any:
+        """As ``JSONType`` writes it: JSON text on SQLite, JSONB on PostgreSQL."""
+        if self.sqlite:
+            return json.dumps(value, ensure_ascii=False)
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value)
+
+
+@lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", sql)
 
 
 def _has_nul(value: Any) -> bool:
@@ -108,7 +149,9 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
 
 def _insert(session: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+    """The dialect's INSERT (with ON CONFLICT) for a session or a connection."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -127,6 +170,16 @@ def insert_new(
         .returning(*(table.c[name] for name in unique))
     )
     return session.execute(stmt).first() is not None
+
+
+def put(session: Any, table: Any, *, keys: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert the row at ``keys`` with ``values``, or set them on the row already there."""
+    stmt = _insert(session)(table).values(**keys, **values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: stmt.excluded[name] for name in values}
+        )
+    )
 
 
 def add_to_counter(

@@ -21,27 +21,22 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session
-
 from shuzhi.core import clock
 from shuzhi.core.db import Database
-from shuzhi.core.dialect import add_to_counter, insert_new
+from shuzhi.core.dialect import Driver
 from shuzhi.core.errors import RateLimited, ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
-from shuzhi.gateway.models import Consumer, Credential, Grant, Nonce, Usage
-from shuzhi.gateway.queries import credential_state, in_force
+from shuzhi.gateway.access import Access, Changed, Known, forget, known, unchanged
 from shuzhi.gateway.rules import (
     BadSignature,
-    GrantInactive,
     ReplayedNonce,
     RevokedKey,
+    RulesChanging,
     StaleDate,
     UnknownKey,
     Unsigned,
 )
-from shuzhi.gateway.service import derive_secret
 
 NONCE_LENGTH = (16, 64)
 END_USER_MAX = 120
@@ -73,7 +68,6 @@ class Caller:
     nonce: str
     end_user: str | None
     purpose: str | None
-    touch: bool
 
 
 class Limited(Protocol):
@@ -98,6 +92,8 @@ class Outcome:
     rows: int = 0
     lookup: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # set once the operation had an effect that cannot be taken back (a service call)
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Work = Callable[[Session, Caller, Outcome], None]
+Work = Callable[[Access, Caller, Outcome], None]
 Refuse = Callable[[ShuzhiError], Reply]
 
 
@@ -122,7 +118,7 @@ def _date(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
+def authenticate(access: Access, call: Call, *, settings: Settings) -> Caller:
     key = call.header(signing.HEADER_KEY)
     stamp = call.header(signing.HEADER_DATE)
     nonce = call.header(signing.HEADER_NONCE)
@@ -146,39 +142,22 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         and nonce.replace("-", "").replace("_", "").isalnum()
     ):
         raise Unsigned(f"{signing.HEADER_NONCE} must be {low} to {high} letters, digits, - or _")
-    credential = session.execute(
-        select(
-            Credential.id,
-            Credential.access_key,
-            Credential.salt,
-            Credential.consumer_id,
-            Credential.expires_at,
-            Credential.revoked_at,
-            Credential.last_used_at,
-            Consumer.code.label("consumer_code"),
-            Consumer.active.label("consumer_active"),
-        )
-        .join(Consumer, Consumer.id == Credential.consumer_id)
-        .where(Credential.access_key == key[:40])
-    ).first()
+    credential = access.credential(key[:40])
     if credential is None:
         raise UnknownKey(f"access key {key[:40]!r} is not known")
-    state = credential_state(credential)
+    now = clock.now()
+    state = credential.state(now)
     if state in ("revoked", "expired"):
         raise RevokedKey(f"access key {key} is {state}")
     if not credential.consumer_active:
         raise RevokedKey(f"consumer {credential.consumer_code} is disabled")
     moment = _date(stamp)
-    now = clock.now()
     skew = settings.gateway.clock_skew_seconds
     if abs((now - moment).total_seconds()) > skew:
         raise StaleDate(
             f"{signing.HEADER_DATE} {stamp} is more than {skew} s from the server's "
             f"{now:%Y-%m-%dT%H:%M:%SZ}"
         )
-    secret = derive_secret(
-        settings.secret(), access_key=credential.access_key, salt=credential.salt
-    )
     text = signing.canonical(
         method=call.method,
         path=call.path,
@@ -188,16 +167,12 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         nonce=nonce,
         body=call.body,
     )
-    if not signing.matches(secret, text, signature):
+    if not signing.matches(credential.secret, text, signature):
         raise BadSignature(
             "the signature does not match the canonical request; check the secret, the "
             "query order and the body digest"
         )
-    seen = session.scalar(
-        select(exists().where(Nonce.access_key == credential.access_key, Nonce.nonce == nonce))
-    )
-    if seen:
-        raise ReplayedNonce(f"nonce {nonce} was already used with this key")
+    # a replayed nonce is refused by the access-log transaction, which remembers it
     # percent-encoded UTF-8 where they are not ASCII (headers carry Latin-1 only)
     end_user = unquote(call.header(signing.HEADER_USER)) or None
     purpose = unquote(call.header(signing.HEADER_PURPOSE)) or None
@@ -205,7 +180,6 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         raise ValidationFailed(f"{signing.HEADER_USER} is longer than {END_USER_MAX} characters")
     if purpose and len(purpose) > PURPOSE_MAX:
         raise ValidationFailed(f"{signing.HEADER_PURPOSE} is longer than {PURPOSE_MAX} characters")
-    last = credential.last_used_at
     return Caller(
         credential_id=credential.id,
         access_key=credential.access_key,
@@ -214,7 +188,6 @@ def authenticate(session: Session, call: Call, *, settings: Settings) -> Caller:
         nonce=nonce,
         end_user=end_user,
         purpose=purpose,
-        touch=last is None or now - last >= TOUCH_EVERY,
     )
 
 
@@ -236,48 +209,64 @@ def _until_tomorrow(now: datetime) -> int:
     return int((tomorrow - local).total_seconds()) + 1
 
 
-def check_limits(session: Session, grant: Limited) -> None:
+# "window" is a reserved word in PostgreSQL
+USED_SQL = (
+    'SELECT "window", requests, "rows" FROM gateway_usage '
+    'WHERE grant_id = :grant_id AND "window" IN (:second, :day)'
+)
+CHARGE_SQL = (
+    'INSERT INTO gateway_usage (grant_id, "window", requests, "rows") '
+    "VALUES (:grant_id, :window, 1, :rows) "
+    'ON CONFLICT (grant_id, "window") DO UPDATE SET requests = gateway_usage.requests + 1, '
+    '"rows" = gateway_usage."rows" + excluded."rows" RETURNING requests, "rows"'
+)
+NONCE_SQL = (
+    "INSERT INTO gateway_nonce (access_key, nonce, seen_at) VALUES (:access_key, :nonce, :at) "
+    "ON CONFLICT (access_key, nonce) DO NOTHING RETURNING id"
+)
+TOUCH_SQL = (
+    "UPDATE gateway_credential SET last_used_at = :at "
+    "WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :before)"
+)
+
+
+def check_limits(access: Access, grant: Limited) -> None:
     """Refuse before any work when the grant is already at a limit."""
     now = clock.now()
     second, day = _windows(now)
-    used = dict(
-        session.execute(
-            select(Usage.window, Usage.requests).where(
-                Usage.grant_id == grant.id, Usage.window == second
-            )
-        ).all()
-    )
-    if used.get(second, 0) >= grant.requests_per_second:
+    used = {
+        window: (requests, rows)
+        for window, requests, rows in access.driver.execute(
+            USED_SQL, {"grant_id": grant.id, "second": second, "day": day}
+        ).fetchall()
+    }
+    if used.get(second, (0, 0))[0] >= grant.requests_per_second:
         raise RateLimited(
             f"grant {grant.id} allows {grant.requests_per_second} requests a second",
             retry_after=1,
         )
-    rows = session.scalar(select(Usage.rows).where(Usage.grant_id == grant.id, Usage.window == day))
-    if (rows or 0) >= grant.rows_per_day:
+    if used.get(day, (0, 0))[1] >= grant.rows_per_day:
         raise RateLimited(
             f"grant {grant.id} allows {grant.rows_per_day} rows a day; that many were read today",
             retry_after=_until_tomorrow(now),
         )
 
 
-def _charge(session: Session, grant: Limited, rows: int) -> None:
+def _charge(driver: Driver, grant: Limited, rows: int) -> None:
+    """Count the call and its rows in both windows; several workers count together."""
     now = clock.now()
     second, day = _windows(now)
-    table = Usage.__table__
-    (requests,) = add_to_counter(
-        session, table, keys={"grant_id": grant.id, "window": second}, amounts={"requests": 1}
-    )
+    requests, _ = driver.execute(
+        CHARGE_SQL, {"grant_id": grant.id, "window": second, "rows": 0}
+    ).fetchone()
     if requests > grant.requests_per_second:
         raise RateLimited(
             f"grant {grant.id} allows {grant.requests_per_second} requests a second",
             retry_after=1,
         )
-    _, total = add_to_counter(
-        session,
-        table,
-        keys={"grant_id": grant.id, "window": day},
-        amounts={"requests": 1, "rows": rows},
-    )
+    _, total = driver.execute(
+        CHARGE_SQL, {"grant_id": grant.id, "window": day, "rows": rows}
+    ).fetchone()
     if total > grant.rows_per_day:
         raise RateLimited(
             f"grant {grant.id} allows {grant.rows_per_day} rows a day; this page would pass it",
@@ -285,48 +274,42 @@ def _charge(session: Session, grant: Limited, rows: int) -> None:
         )
 
 
-def _still_in_force(session: Session, grant: Limited) -> None:
-    now = session.execute(
-        select(Grant.state, Grant.valid_from, Grant.valid_until).where(Grant.id == grant.id)
-    ).one()
-    if not in_force(now, clock.now().date()):
-        raise GrantInactive(f"grant {grant.id} is {now.state}")
-
-
 # -- the call ----------------------------------------------------------------------------
 
 
-def _remember(session: Session, caller: Caller) -> None:
-    fresh = insert_new(
-        session,
-        Nonce.__table__,
-        {"access_key": caller.access_key, "nonce": caller.nonce, "seen_at": clock.now()},
-        unique=("access_key", "nonce"),
-    )
-    if not fresh:
+def _remember(driver: Driver, caller: Caller) -> None:
+    now = clock.now()
+    fresh = driver.execute(
+        NONCE_SQL,
+        {"access_key": caller.access_key, "nonce": caller.nonce, "at": driver.time(now)},
+    ).fetchone()
+    if fresh is None:
         raise ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
-    if caller.touch:
-        session.execute(
-            update(Credential)
-            .where(Credential.id == caller.credential_id)
-            .values(last_used_at=clock.now())
-        )
+    # the last use of a key, written at most once a minute
+    driver.execute(
+        TOUCH_SQL,
+        {
+            "id": caller.credential_id,
+            "at": driver.time(now),
+            "before": driver.time(now - TOUCH_EVERY),
+        },
+    )
 
 
 def _log(
-    session: Session,
+    driver: Driver,
     call: Call,
     *,
     caller: Caller | None,
     operation: str,
     target: str | None,
     reply: Reply,
-    outcome: Outcome | None,
+    outcome: Outcome,
     slug: str,
 ) -> None:
     key = caller.access_key if caller else (call.header(signing.HEADER_KEY)[:40] or None)
-    ledger.append(
-        session,
+    ledger.append_entry(
+        driver,
         at=clock.now(),
         request_id=call.request_id,
         consumer_code=caller.consumer_code if caller else None,
@@ -335,18 +318,21 @@ def _log(
         purpose=caller.purpose if caller else None,
         operation=operation,
         target=target,
-        grant_id=outcome.grant.id if outcome and outcome.grant else None,
+        grant_id=outcome.grant.id if outcome.grant else None,
         method=call.method,
         path=call.path[:500],
-        fields=outcome.fields if outcome else [],
-        masking=outcome.masking if outcome else {},
-        rows=outcome.rows if outcome else 0,
-        lookup=outcome.lookup if outcome else None,
+        fields=outcome.fields,
+        masking=outcome.masking,
+        rows=outcome.rows,
+        lookup=outcome.lookup,
         status=reply.status,
         outcome=slug,
         latency_ms=int((time.perf_counter() - call.started) * 1000),
         response_sha256=signing.body_digest(reply.body),
     )
+
+
+ATTEMPTS = 3
 
 
 def serve(
@@ -359,47 +345,76 @@ def serve(
     refuse: Refuse,
     settings: Settings,
 ) -> Reply:
+    """Decide the call with what this process knows of the access rules, then write its
+    nonce, charges and log entry in one transaction that first checks that those rules
+    are unchanged; if they changed, decide again with fresh ones."""
+    for _attempt in range(ATTEMPTS):
+        try:
+            return _attempt_call(db, call, operation, target, work, refuse, settings)
+        except Changed as changed:
+            forget(changed.args[0])
+    exc = RulesChanging("the access rules kept changing while the call ran; try again")
+    reply = refuse(exc)
+    with db.driver_transaction() as driver:
+        _log(driver, call, caller=None, operation=operation, target=target, reply=reply,
+             outcome=Outcome(), slug=exc.slug)  # fmt: skip
+    return reply
+
+
+def _attempt_call(
+    db: Database,
+    call: Call,
+    operation: str,
+    target: str | None,
+    work: Work,
+    refuse: Refuse,
+    settings: Settings,
+) -> Reply:
     caller: Caller | None = None
     outcome = Outcome()
-    try:
-        with db.session() as session:
-            caller = authenticate(session, call, settings=settings)
-            work(session, caller, outcome)
+    refusal: ShuzhiError | None = None
+    with db.session() as session, db.driver() as reader:
+        seen = known(session)
+        try:
+            view = Access(session, reader, seen, settings)
+            caller = authenticate(view, call, settings=settings)
+            work(view, caller, outcome)
+        except ShuzhiError as exc:
+            refusal = exc
+    # an operation whose effect went out (upstream) is logged as it was decided
+    check = None if outcome.final else seen
+    if refusal is None:
+        assert caller is not None
         reply = Reply(outcome.status, outcome.body, outcome.media_type, outcome.headers)
-        with db.transaction() as session:
-            _remember(session, caller)
-            if outcome.grant is not None:
-                _still_in_force(session, outcome.grant)
-                _charge(session, outcome.grant, outcome.rows)
-            _log(
-                session,
-                call,
-                caller=caller,
-                operation=operation,
-                target=target,
-                reply=reply,
-                outcome=outcome,
-                slug="ok" if reply.status < 400 else f"upstream-{reply.status}",
-            )
-        return reply
-    except ShuzhiError as exc:
-        reply = refuse(exc)
-        with db.transaction() as session:
-            if caller is not None and not isinstance(exc, ReplayedNonce):
-                # a signed call that was refused has still used its nonce
-                with contextlib.suppress(ReplayedNonce):
-                    _remember(session, caller)
-            _log(
-                session,
-                call,
-                caller=caller,
-                operation=operation,
-                target=target,
-                reply=reply,
-                outcome=_refused(outcome),
-                slug=exc.slug,
-            )
-        return reply
+        try:
+            with db.driver_transaction() as driver:
+                _unchanged(driver, check)
+                _remember(driver, caller)
+                if outcome.grant is not None:
+                    _charge(driver, outcome.grant, outcome.rows)
+                slug = "ok" if reply.status < 400 else f"upstream-{reply.status}"
+                _log(driver, call, caller=caller, operation=operation, target=target,
+                     reply=reply, outcome=outcome, slug=slug)  # fmt: skip
+            return reply
+        except ShuzhiError as exc:
+            refusal = exc
+    # a refused call is logged too; a signed one has still used its nonce
+    reply = refuse(refusal)
+    with db.driver_transaction() as driver:
+        _unchanged(driver, check)
+        if caller is not None and not isinstance(refusal, ReplayedNonce):
+            with contextlib.suppress(ReplayedNonce):
+                _remember(driver, caller)
+        _log(driver, call, caller=caller, operation=operation, target=target, reply=reply,
+             outcome=_refused(outcome), slug=refusal.slug)  # fmt: skip
+    return reply
+
+
+def _unchanged(driver: Driver, seen: Known | None) -> None:
+    """Raise ``Changed`` when the rules moved since ``seen`` was read: nothing of this
+    attempt is written (the block rolls back) and the call is decided again."""
+    if seen is not None and not unchanged(driver, seen):
+        raise Changed(seen)
 
 
 def _refused(outcome: Outcome) -> Outcome:

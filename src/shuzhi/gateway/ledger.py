@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from shuzhi.core.dialect import Driver
 from shuzhi.core.errors import ConfigurationError
 from shuzhi.gateway.models import AccessLog, ChainHead
 
@@ -72,20 +73,43 @@ def _head(session: Session) -> ChainHead:
     return head
 
 
-def append(session: Session, **entry: Any) -> int:
-    """Add the next entry to the caller's transaction; it commits or fails with it.
-    Returns the entry's sequence number. Core statements: this runs on every call."""
-    head = session.execute(
-        select(ChainHead.seq, ChainHead.hash).where(ChainHead.id == 1).with_for_update()
-    ).first()
+HEAD_SQL = 'SELECT seq, "hash" FROM gateway_chain_head WHERE id = 1'
+_QUOTED = ", ".join(f'"{name}"' for name in COVERED)
+INSERT_SQL = (
+    f'INSERT INTO gateway_access_log ({_QUOTED}, prev_hash, "hash") '
+    f"VALUES ({', '.join(':' + name for name in COVERED)}, :prev_hash, :hash)"
+)
+MOVE_HEAD_SQL = 'UPDATE gateway_chain_head SET seq = :seq, "hash" = :hash WHERE id = 1'
+
+
+def append_entry(driver: Driver, **entry: Any) -> int:
+    """Add the next entry to the driver's transaction; it commits or fails with it.
+    Returns the entry's sequence number. Plain statements: this runs on every call."""
+    head = driver.execute(HEAD_SQL + driver.for_update).fetchone()
     if head is None:
         raise ConfigurationError(MISSING_HEAD)
     seq, prev = head
     entry = {**entry, "seq": seq + 1}
     digest = entry_hash(prev, entry)
-    session.execute(insert(AccessLog).values(**entry, prev_hash=prev, hash=digest))
-    session.execute(update(ChainHead).where(ChainHead.id == 1).values(seq=seq + 1, hash=digest))
+    values = {
+        **entry,
+        "at": driver.time(entry["at"]),
+        "fields": driver.json(entry["fields"]),
+        "masking": driver.json(entry["masking"]),
+        "prev_hash": prev,
+        "hash": digest,
+    }
+    driver.execute(INSERT_SQL, values)
+    driver.execute(MOVE_HEAD_SQL, {"seq": seq + 1, "hash": digest})
     return seq + 1
+
+
+def append(session: Session, **entry: Any) -> int:
+    """``append_entry`` inside a session's transaction."""
+    connection = session.connection()
+    return append_entry(
+        Driver(connection.connection.driver_connection, connection.dialect.name), **entry
+    )
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shuzhi.catalog.models import Resource
 from shuzhi.core.db import Base
 from shuzhi.core.dialect import JSONType, UTCDateTime
+from shuzhi.core.stamps import ACCESS
 from shuzhi.gateway.rules import APPLICATION, GRANT
 from shuzhi.orgs.models import Department
 
@@ -26,6 +27,7 @@ class Consumer(Base):
     """An application system (应用系统) of a department that calls the gateway."""
 
     __tablename__ = "gateway_consumer"
+    __stamp__ = ACCESS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
@@ -45,6 +47,7 @@ class Credential(Base):
     so this table alone cannot give it back; it is shown once, when made."""
 
     __tablename__ = "gateway_credential"
+    __stamp__ = ACCESS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     consumer_id: Mapped[int] = mapped_column(
@@ -99,6 +102,7 @@ class Grant(Base):
     region scope, validity, and limits."""
 
     __tablename__ = "gateway_grant"
+    __stamp__ = ACCESS
     __table_args__ = (Index("ix_gateway_grant_lookup", "consumer_id", "resource_id", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

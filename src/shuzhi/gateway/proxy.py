@@ -12,12 +12,11 @@ from __future__ import annotations
 import http.client
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy.orm import Session
-
 from shuzhi.core.context import current_request_id
 from shuzhi.core.errors import NotFound
 from shuzhi.core.settings import Settings
 from shuzhi.gateway import signing
+from shuzhi.gateway.access import Access
 from shuzhi.gateway.calls import Caller, Outcome, check_limits
 from shuzhi.gateway.models import Service
 from shuzhi.gateway.reads import grant_in_force, shared_resource
@@ -57,7 +56,7 @@ def _match(parts: list[str], wanted: list[str]) -> bool:
 
 
 def call(
-    session: Session,
+    access: Access,
     caller: Caller,
     outcome: Outcome,
     *,
@@ -69,9 +68,9 @@ def call(
     headers: dict[str, str],
     settings: Settings,
 ) -> None:
-    resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.call, outcome)
-    service = registered_service(session, resource.id)
+    resource = shared_resource(access, code)
+    grant = grant_in_force(access, caller, resource, Right.call, outcome)
+    service = registered_service(access.session, resource.id)
     if service is None:
         raise NotFound(f"resource {code} has no service registered at the gateway")
     if method not in service.methods:
@@ -81,7 +80,11 @@ def call(
         clean, service.paths
     ):
         raise PathNotAllowed(f"service {code} offers no path {clean[:200]}")
-    check_limits(session, grant)
+    check_limits(access, grant)
+    # the call goes out once: the rules it was decided on are checked first, and it is
+    # logged as decided whatever changes while the department answers
+    access.confirm()
+    outcome.final = True
     status, media_type, answer, passed = _forward(
         service, code, method, clean, query, body, headers, caller
     )

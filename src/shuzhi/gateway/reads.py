@@ -15,20 +15,18 @@ import hmac
 import io
 import json
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from shuzhi.catalog.models import Resource, ResourceField
 from shuzhi.core import clock
 from shuzhi.core.errors import NotFound, ValidationFailed
 from shuzhi.core.settings import Settings
 from shuzhi.gateway import masking, queries
+from shuzhi.gateway.access import Access, FieldView, GrantView, ResourceView
 from shuzhi.gateway.calls import Caller, Outcome, check_limits, json_body, lookup_of
 from shuzhi.gateway.models import Application, Grant
 from shuzhi.gateway.rules import (
@@ -41,12 +39,9 @@ from shuzhi.gateway.rules import (
     Right,
     RightNotGranted,
 )
-from shuzhi.gateway.service import region_field
 from shuzhi.lake.engine import connect
 from shuzhi.lake.rules import literal, quote
 from shuzhi.lake.storage import Lake
-from shuzhi.regions import queries as regions
-from shuzhi.regions.models import Region
 
 RESERVED = frozenset({"fields", "sort", "limit", "cursor", "format"})
 OPERATORS = {"": "=", "eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -72,91 +67,17 @@ def _engine(settings: Settings) -> duckdb.DuckDBPyConnection:
 # -- the grant ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FieldView:
-    name: str
-    title: str
-    type: str
-    pii: str
-    primary_key: bool
-    format: str | None
-
-
-@dataclass(frozen=True)
-class ResourceView:
-    """What a call needs of a catalog resource, read with two small queries (the fields
-    are kept per process until the resource changes)."""
-
-    id: int
-    code: str
-    grade: str
-    region_code: str
-    fields: tuple[FieldView, ...]
-
-
-@dataclass(frozen=True)
-class GrantView:
-    id: int
-    fields: dict[str, str]
-    rights: list[str]
-    region_code: str
-    valid_from: date
-    valid_until: date
-    state: str
-    requests_per_second: int
-    rows_per_day: int
-
-
-_FIELDS: dict[tuple[int, Any, int], tuple[FieldView, ...]] = {}
-
-
-def _fields_of(session: Session, resource_id: int, stamp: tuple[Any, int]) -> tuple[FieldView, ...]:
-    key = (resource_id, *stamp)
-    found = _FIELDS.get(key)
-    if found is None:
-        found = tuple(
-            FieldView(*row)
-            for row in session.execute(
-                select(
-                    ResourceField.name,
-                    ResourceField.title,
-                    ResourceField.type,
-                    ResourceField.pii,
-                    ResourceField.primary_key,
-                    ResourceField.format,
-                )
-                .where(ResourceField.resource_id == resource_id)
-                .order_by(ResourceField.position)
-            )
-        )
-        if len(_FIELDS) > 1000:
-            _FIELDS.clear()
-        _FIELDS[key] = found
-    return found
-
-
-def shared_resource(session: Session, code: str) -> ResourceView:
-    row = session.execute(
-        select(
-            Resource.id,
-            Resource.state,
-            Resource.sharing,
-            Resource.grade,
-            Resource.region_code,
-            Resource.updated_at,
-            Resource.version,
-        ).where(Resource.code == code)
-    ).first()
-    if row is None or row.state != "published":
+def shared_resource(access: Access, code: str) -> ResourceView:
+    resource = access.resource(code)
+    if resource is None or resource.state != "published":
         raise NotFound(f"no published catalog resource {code!r}")
-    if row.sharing == "none":
+    if resource.sharing == "none":
         raise NotShared(f"resource {code} is 不予共享 (not shared)")
-    fields = _fields_of(session, row.id, (row.updated_at, row.version))
-    return ResourceView(row.id, code, row.grade, row.region_code, fields)
+    return resource
 
 
 def grant_in_force(
-    session: Session,
+    access: Access,
     caller: Caller,
     resource: ResourceView,
     right: Right,
@@ -164,25 +85,9 @@ def grant_in_force(
 ) -> GrantView:
     """The consumer's newest grant on the resource, if it is in force and gives ``right``;
     ``outcome`` learns the grant first, so that a refusal is logged with it."""
-    row = session.execute(
-        select(
-            Grant.id,
-            Grant.fields,
-            Grant.rights,
-            Grant.region_code,
-            Grant.valid_from,
-            Grant.valid_until,
-            Grant.state,
-            Grant.requests_per_second,
-            Grant.rows_per_day,
-        )
-        .where(Grant.consumer_id == caller.consumer_id, Grant.resource_id == resource.id)
-        .order_by(Grant.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    grant = access.grant(caller.consumer_id, resource.id)
+    if grant is None:
         raise NoGrant(f"consumer {caller.consumer_code} holds no grant on {resource.code}")
-    grant = GrantView(*row)
     if outcome is not None:
         outcome.grant = grant
     today = clock.now().date()
@@ -202,25 +107,19 @@ def grant_in_force(
 
 
 def _region_filter(
-    session: Session, grant: GrantView, resource: ResourceView
+    access: Access, grant: GrantView, resource: ResourceView
 ) -> tuple[str, list[Any]]:
     """The condition that keeps rows inside the grant's region subtree (none when the
     grant covers the resource's whole region)."""
-    paths = dict(
-        session.execute(
-            select(Region.code, Region.path).where(
-                Region.code.in_((grant.region_code, resource.region_code))
-            )
-        ).all()
-    )
-    if paths.get(resource.region_code, "").startswith(paths.get(grant.region_code, "\0")):
+    inside = access.region_path(resource.region_code) or ""
+    if inside.startswith(access.region_path(grant.region_code) or "\0"):
         return "", []
-    column = region_field(resource)
+    column = resource.region_field
     if column is None:  # the application checks refuse this; a changed catalog could not
         raise GrantInactive(
             f"resource {resource.code} lost its region field; grant {grant.id} cannot be scoped"
         )
-    codes = sorted(regions.subtree_codes(session, grant.region_code))
+    codes = sorted(access.subtree(grant.region_code))
     return f"{quote(column)} IN (SELECT UNNEST(?::VARCHAR[]))", [codes]
 
 
@@ -372,7 +271,7 @@ def _plain(value: Any) -> Any:
 
 
 def records(
-    session: Session,
+    access: Access,
     caller: Caller,
     outcome: Outcome,
     *,
@@ -381,8 +280,8 @@ def records(
     lake: Lake,
     settings: Settings,
 ) -> None:
-    resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.read, outcome)
+    resource = shared_resource(access, code)
+    grant = grant_in_force(access, caller, resource, Right.read, outcome)
     known = {item.name: item for item in resource.fields}
     # in the resource's order: the grant's JSON keeps no order on every database
     visible = [
@@ -423,8 +322,9 @@ def records(
     if form not in ("json", "csv"):
         raise ValidationFailed("format is json or csv", field="format")
     conditions, values = _filters(grant, known, params)
+    secret = access.key("secret", settings.secret)
     outcome.lookup = lookup_of(
-        settings.secret(), [(name, text) for name, text in params if name not in RESERVED]
+        secret, [(name, text) for name, text in params if name not in RESERVED]
     )
     order: list[str] = []
     for part in (_one(params, "sort") or "").split(","):
@@ -436,7 +336,7 @@ def records(
         _clear_field(grant, known, column, "sorting")
         order.append(f"{quote(column)} {'DESC' if descending else 'ASC'}")
     order += [f"{quote(item.name)} ASC" for item in resource.fields if item.primary_key]
-    region_sql, region_values = _region_filter(session, grant, resource)
+    region_sql, region_values = _region_filter(access, grant, resource)
     if region_sql:
         conditions.insert(0, region_sql)
         values = region_values + values
@@ -450,7 +350,7 @@ def records(
             )
     else:
         snapshot, offset = _snapshot(lake, code), 0
-    check_limits(session, grant)
+    check_limits(access, grant)
     path = lake.snapshot_file(code, snapshot)
     sql = (
         f"SELECT {', '.join(quote(name) for name in fields)} "
@@ -473,7 +373,10 @@ def records(
         masking.maskers(
             modes,
             {item.name: item.pii for item in resource.fields},
-            key=masking.token_key(settings.secret(), caller.consumer_code),
+            key=access.key(
+                ("token", caller.consumer_code),
+                lambda: masking.token_key(secret, caller.consumer_code),
+            ),
         ),
     )
     outcome.masking = modes
@@ -529,7 +432,7 @@ def parse_attributes(body: bytes) -> dict[str, Any]:
 
 
 def verify(
-    session: Session,
+    access: Access,
     caller: Caller,
     outcome: Outcome,
     *,
@@ -539,8 +442,8 @@ def verify(
     settings: Settings,
 ) -> None:
     """数据核验: whether one record has all the given values; nothing else is answered."""
-    resource = shared_resource(session, code)
-    grant = grant_in_force(session, caller, resource, Right.verify, outcome)
+    resource = shared_resource(access, code)
+    grant = grant_in_force(access, caller, resource, Right.verify, outcome)
     outcome.fields = list(attributes)
     outcome.lookup = lookup_of(
         settings.secret(), [(name, str(value)) for name, value in attributes.items()]
@@ -555,11 +458,11 @@ def verify(
             raise FieldNotGranted(f"field {name} is not in grant {grant.id}", field=name)
         conditions.append(f"{quote(name)} = ?")
         values.append(convert(known[name], str(value)))
-    region_sql, region_values = _region_filter(session, grant, resource)
+    region_sql, region_values = _region_filter(access, grant, resource)
     if region_sql:
         conditions.insert(0, region_sql)
         values = region_values + values
-    check_limits(session, grant)
+    check_limits(access, grant)
     path = lake.snapshot_file(code, _snapshot(lake, code))
     con = _engine(settings)
     try:
@@ -572,8 +475,8 @@ def verify(
     outcome.body = json_body({"match": found is not None})
 
 
-def my_grants(session: Session, caller: Caller, outcome: Outcome) -> None:
-    found = session.scalars(
+def my_grants(access: Access, caller: Caller, outcome: Outcome) -> None:
+    found = access.session.scalars(
         select(Grant).where(Grant.consumer_id == caller.consumer_id).order_by(Grant.id.desc())
     )
     outcome.body = json_body(
@@ -582,8 +485,9 @@ def my_grants(session: Session, caller: Caller, outcome: Outcome) -> None:
 
 
 def my_application(
-    session: Session, caller: Caller, outcome: Outcome, *, application_id: int
+    access: Access, caller: Caller, outcome: Outcome, *, application_id: int
 ) -> None:
+    session = access.session
     found = session.get(Application, application_id)
     if found is None or found.consumer_id != caller.consumer_id:
         raise NotFound(f"no application {application_id} of consumer {caller.consumer_code}")

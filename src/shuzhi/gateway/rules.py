@@ -216,3 +216,9 @@ class UpstreamTimeout(ShuzhiError):
     slug = "upstream-timeout"
     title = "The department's service did not answer in time"
     status = 504
+
+
+class RulesChanging(ShuzhiError):
+    slug = "rules-changing"
+    title = "The access rules changed while the call ran"
+    status = 503

@@ -3,6 +3,7 @@
 from shuzhi.brain import models as _brain  # noqa: F401
 from shuzhi.catalog import models as _catalog  # noqa: F401
 from shuzhi.core import models as _core  # noqa: F401
+from shuzhi.core import stamps as _stamps  # noqa: F401
 from shuzhi.core.db import Base
 from shuzhi.gateway import models as _gateway  # noqa: F401
 from shuzhi.lake import models as _lake  # noqa: F401

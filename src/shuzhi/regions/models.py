@@ -4,6 +4,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shuzhi.core.db import Base
+from shuzhi.core.stamps import ACCESS
 from shuzhi.regions.rules import NAME_MAX_LENGTH
 
 
@@ -12,6 +13,7 @@ class Region(Base):
     slash-separated and slash-ended, so a subtree is one prefix match."""
 
     __tablename__ = "region"
+    __stamp__ = ACCESS
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))

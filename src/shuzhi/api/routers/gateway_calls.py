@@ -17,6 +17,7 @@ from shuzhi.api import problems
 from shuzhi.core.context import current_request_id
 from shuzhi.core.errors import ShuzhiError, TooLarge, ValidationFailed
 from shuzhi.gateway import calls, proxy, reads, signing
+from shuzhi.gateway.access import Access
 from shuzhi.gateway.rules import HTTP_METHODS
 from shuzhi.lake.queries import lake_of
 
@@ -77,10 +78,10 @@ async def _serve(
         request_id=current_request_id() or "",
     )
 
-    def checked(session: Any, caller: calls.Caller, outcome: calls.Outcome) -> None:
+    def checked(access: Access, caller: calls.Caller, outcome: calls.Outcome) -> None:
         if len(body) > BODY_MAX:
             raise TooLarge(f"a gateway call's body is at most {BODY_MAX // 1024} KiB")
-        work(session, caller, outcome, settings=settings)
+        work(access, caller, outcome, settings=settings)
 
     reply = await run_in_threadpool(
         calls.serve,
@@ -106,9 +107,11 @@ async def records(code: str, request: Request) -> Response:
     region, filtered, sorted and paged."""
     params = signing.query_pairs(request.url.query)
 
-    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+    def work(
+        access: Access, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any
+    ) -> None:
         reads.records(
-            session,
+            access,
             caller,
             outcome,
             code=code,
@@ -125,9 +128,11 @@ async def verify(code: str, request: Request) -> Response:
     """数据核验: ``{"attributes": {field: value}}`` → ``{"match": true|false}``."""
     raw = await request.body()
 
-    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+    def work(
+        access: Access, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any
+    ) -> None:
         reads.verify(
-            session,
+            access,
             caller,
             outcome,
             code=code,
@@ -143,8 +148,10 @@ async def verify(code: str, request: Request) -> Response:
 async def my_grants(request: Request) -> Response:
     """The calling consumer's grants."""
 
-    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
-        reads.my_grants(session, caller, outcome)
+    def work(
+        access: Access, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any
+    ) -> None:
+        reads.my_grants(access, caller, outcome)
 
     return await _serve(request, operation="grants", target=None, work=work)
 
@@ -153,10 +160,12 @@ async def my_grants(request: Request) -> Response:
 async def my_application(application_id: str, request: Request) -> Response:
     """One of the calling consumer's applications."""
 
-    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+    def work(
+        access: Access, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any
+    ) -> None:
         if not (application_id.isascii() and application_id.isdigit()) or len(application_id) > 9:
             raise ValidationFailed("an application id is a positive whole number", field="id")
-        reads.my_application(session, caller, outcome, application_id=int(application_id))
+        reads.my_application(access, caller, outcome, application_id=int(application_id))
 
     return await _serve(request, operation="application", target=None, work=work)
 
@@ -167,9 +176,11 @@ async def call_service(code: str, path: str, request: Request) -> Response:
     query = signing.query_pairs(request.url.query)
     headers = {name.lower(): value for name, value in request.headers.items()}
 
-    def work(session: Any, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any) -> None:
+    def work(
+        access: Access, caller: calls.Caller, outcome: calls.Outcome, *, settings: Any
+    ) -> None:
         proxy.call(
-            session,
+            access,
             caller,
             outcome,
             code=code,

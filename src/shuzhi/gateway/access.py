@@ -1,0 +1,291 @@
+"""What a gateway call needs to decide access, read once per process and kept while the
+access stamp (``core.stamps.ACCESS``) is unchanged.
+
+Credentials, consumers, grants, catalog resources with their fields and regions all raise
+the stamp when they change. A call decides with what this process knows at stamp *n*,
+and its access-log transaction reads the stamp again under the writer lock: if anything
+changed since *n*, nothing is written or answered, the process forgets what it knew, and
+the call is decided again. So a revoked key, a narrowed grant or a moved region takes
+effect for the next call to commit, on every worker, exactly as if nothing were kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shuzhi.catalog.models import Resource, ResourceField
+from shuzhi.core import stamps
+from shuzhi.core.dialect import Driver
+from shuzhi.core.errors import NotFound
+from shuzhi.core.settings import Settings
+from shuzhi.gateway.models import Consumer, Credential, Grant
+from shuzhi.gateway.service import derive_secret
+from shuzhi.regions.models import Region
+
+STAMP_SQL = f"SELECT value FROM stamp WHERE name = '{stamps.ACCESS}'"
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    id: int
+    access_key: str
+    consumer_id: int
+    consumer_code: str
+    consumer_active: bool
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    secret: str
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None:
+            return "expired" if self.expires_at <= now else "rotating"
+        return "active"
+
+
+@dataclass(frozen=True)
+class FieldView:
+    name: str
+    title: str
+    type: str
+    pii: str
+    primary_key: bool
+    format: str | None
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    id: int
+    code: str
+    state: str
+    sharing: str
+    grade: str
+    region_code: str
+    fields: tuple[FieldView, ...]
+
+    @property
+    def region_field(self) -> str | None:
+        """The field rows are scoped by: the first one holding region codes."""
+        return next((item.name for item in self.fields if item.format == "region_code"), None)
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: int
+    fields: dict[str, str]
+    rights: list[str]
+    region_code: str
+    valid_from: date
+    valid_until: date
+    state: str
+    requests_per_second: int
+    rows_per_day: int
+
+
+@dataclass
+class Known:
+    """One process's reading of the access metadata at one stamp."""
+
+    stamp: int
+    where: str
+    credentials: dict[str, CredentialView | None] = field(default_factory=dict)
+    resources: dict[str, ResourceView | None] = field(default_factory=dict)
+    grants: dict[tuple[int, int], GrantView | None] = field(default_factory=dict)
+    paths: dict[str, str | None] = field(default_factory=dict)
+    subtrees: dict[str, frozenset[str]] = field(default_factory=dict)
+    keys: dict[Any, bytes] = field(default_factory=dict)
+
+
+# per database (tests and tools open several in one process)
+_known: dict[str, Known] = {}
+_lock = threading.Lock()
+# a process forgets everything when it knows this many credentials or resources
+MOST = 10_000
+
+
+def known(session: Session) -> Known:
+    """What this process knows, or a fresh start at the stamp read now (first, so that
+    everything read into it afterwards is at least as new as the stamp)."""
+    where = str(session.get_bind().url)
+    current = _known.get(where)
+    if current is not None:
+        return current
+    with _lock:
+        if where not in _known:
+            _known[where] = Known(stamps.read(session, stamps.ACCESS), where)
+        return _known[where]
+
+
+def forget(stale: Known) -> None:
+    with _lock:
+        if _known.get(stale.where) is stale:
+            del _known[stale.where]
+
+
+class Changed(Exception):
+    """The access stamp moved since what a call decided with (the argument) was read."""
+
+
+def unchanged(driver: Driver, seen: Known) -> bool:
+    """Inside the access-log transaction: whether the stamp is still the one ``seen``
+    was read at."""
+    row = driver.execute(STAMP_SQL).fetchone()
+    return (row[0] if row else 0) == seen.stamp
+
+
+class Access:
+    """A call's window on what is known, reading through ``session`` what is not yet.
+    ``session`` is also there for what an operation reads that is not kept (a consumer's
+    own applications, a service)."""
+
+    def __init__(self, session: Session, driver: Driver, seen: Known, settings: Settings) -> None:
+        self.session = session
+        # for what is read afresh on every call (the limits' counters)
+        self.driver = driver
+        self.known = seen
+        self.settings = settings
+
+    def confirm(self) -> None:
+        """Before an effect that cannot be taken back (a service call going upstream):
+        raise ``Changed`` if the rules moved since they were read."""
+        if not unchanged(self.driver, self.known):
+            raise Changed(self.known)
+
+    def _full(self) -> None:
+        if len(self.known.credentials) + len(self.known.resources) > MOST:
+            forget(self.known)
+
+    def credential(self, access_key: str) -> CredentialView | None:
+        found = self.known.credentials.get(access_key, ...)
+        if found is not ...:
+            return found
+        row = self.session.execute(
+            select(
+                Credential.id,
+                Credential.access_key,
+                Credential.salt,
+                Credential.consumer_id,
+                Credential.expires_at,
+                Credential.revoked_at,
+                Consumer.code,
+                Consumer.active,
+            )
+            .join(Consumer, Consumer.id == Credential.consumer_id)
+            .where(Credential.access_key == access_key)
+        ).first()
+        view = (
+            None
+            if row is None
+            else CredentialView(
+                id=row.id,
+                access_key=row.access_key,
+                consumer_id=row.consumer_id,
+                consumer_code=row.code,
+                consumer_active=row.active,
+                expires_at=row.expires_at,
+                revoked_at=row.revoked_at,
+                secret=derive_secret(
+                    self.settings.secret(), access_key=row.access_key, salt=row.salt
+                ),
+            )
+        )
+        self._full()
+        self.known.credentials[access_key] = view
+        return view
+
+    def resource(self, code: str) -> ResourceView | None:
+        found = self.known.resources.get(code, ...)
+        if found is not ...:
+            return found
+        row = self.session.execute(
+            select(
+                Resource.id,
+                Resource.state,
+                Resource.sharing,
+                Resource.grade,
+                Resource.region_code,
+            ).where(Resource.code == code)
+        ).first()
+        view = None
+        if row is not None:
+            fields = tuple(
+                FieldView(*item)
+                for item in self.session.execute(
+                    select(
+                        ResourceField.name,
+                        ResourceField.title,
+                        ResourceField.type,
+                        ResourceField.pii,
+                        ResourceField.primary_key,
+                        ResourceField.format,
+                    )
+                    .where(ResourceField.resource_id == row.id)
+                    .order_by(ResourceField.position)
+                )
+            )
+            view = ResourceView(
+                row.id, code, row.state, row.sharing, row.grade, row.region_code, fields
+            )
+        self._full()
+        self.known.resources[code] = view
+        return view
+
+    def grant(self, consumer_id: int, resource_id: int) -> GrantView | None:
+        """The consumer's newest grant on the resource, in whatever state."""
+        key = (consumer_id, resource_id)
+        found = self.known.grants.get(key, ...)
+        if found is not ...:
+            return found
+        row = self.session.execute(
+            select(
+                Grant.id,
+                Grant.fields,
+                Grant.rights,
+                Grant.region_code,
+                Grant.valid_from,
+                Grant.valid_until,
+                Grant.state,
+                Grant.requests_per_second,
+                Grant.rows_per_day,
+            )
+            .where(Grant.consumer_id == consumer_id, Grant.resource_id == resource_id)
+            .order_by(Grant.id.desc())
+            .limit(1)
+        ).first()
+        view = None if row is None else GrantView(*row)
+        self.known.grants[key] = view
+        return view
+
+    def region_path(self, code: str) -> str | None:
+        found = self.known.paths.get(code, ...)
+        if found is ...:
+            found = self.session.scalar(select(Region.path).where(Region.code == code))
+            self.known.paths[code] = found
+        return found
+
+    def subtree(self, code: str) -> frozenset[str]:
+        """The codes of a region and every region below it."""
+        found = self.known.subtrees.get(code)
+        if found is None:
+            path = self.region_path(code)
+            if path is None:
+                raise NotFound(f"no region {code}")
+            found = frozenset(
+                self.session.scalars(select(Region.code).where(Region.path.startswith(path)))
+            )
+            self.known.subtrees[code] = found
+        return found
+
+    def key(self, name: Any, make: Any) -> bytes:
+        """A key derived from the platform secret, made once per process."""
+        found = self.known.keys.get(name)
+        if found is None:
+            found = self.known.keys[name] = make()
+        return found
