@@ -123,7 +123,7 @@ def test_a_call_whose_rules_keep_changing_is_refused_and_logged(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gateway.grant("zj_health_app")
-    monkeypatch.setattr(calls, "unchanged", lambda _driver, _seen: False)
+    monkeypatch.setattr(calls, "same", lambda _stamp, _seen: False)
     before = len(entries(gateway))
     response = send(gateway, "zj_health_app")
     assert_problem(response, 503, "rules-changing")

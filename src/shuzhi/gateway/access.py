@@ -133,11 +133,14 @@ class Changed(Exception):
     """The access stamp moved since what a call decided with (the argument) was read."""
 
 
+def same(stamp: int | None, seen: Known) -> bool:
+    """Whether a stamp read now is the one ``seen`` was read at."""
+    return (stamp or 0) == seen.stamp
+
+
 def unchanged(driver: Driver, seen: Known) -> bool:
-    """Inside the access-log transaction: whether the stamp is still the one ``seen``
-    was read at."""
     row = driver.execute(STAMP_SQL).fetchone()
-    return (row[0] if row else 0) == seen.stamp
+    return same(row[0] if row else None, seen)
 
 
 class Access:

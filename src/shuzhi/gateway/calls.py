@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 from shuzhi.core import clock
 from shuzhi.core.db import Database
 from shuzhi.core.dialect import Driver
-from shuzhi.core.errors import RateLimited, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import ConfigurationError, RateLimited, ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
-from shuzhi.gateway.access import Access, Changed, Known, forget, known, unchanged
+from shuzhi.gateway.access import STAMP_SQL, Access, Changed, Known, forget, known, same
 from shuzhi.gateway.rules import (
     BadSignature,
     ReplayedNonce,
@@ -216,14 +216,16 @@ USED_SQL = (
 )
 CHARGE_SQL = (
     'INSERT INTO gateway_usage (grant_id, "window", requests, "rows") '
-    "VALUES (:grant_id, :window, 1, :rows) "
+    "VALUES (:grant_id, :second, 1, 0), (:grant_id, :day, 1, :rows) "
     'ON CONFLICT (grant_id, "window") DO UPDATE SET requests = gateway_usage.requests + 1, '
-    '"rows" = gateway_usage."rows" + excluded."rows" RETURNING requests, "rows"'
+    '"rows" = gateway_usage."rows" + excluded."rows" RETURNING "window", requests, "rows"'
 )
 NONCE_SQL = (
     "INSERT INTO gateway_nonce (access_key, nonce, seen_at) VALUES (:access_key, :nonce, :at) "
     "ON CONFLICT (access_key, nonce) DO NOTHING RETURNING id"
 )
+# the chain head and the access stamp, read together first in every access-log transaction
+OPEN_SQL = f'SELECT ({STAMP_SQL}), seq, "hash" FROM gateway_chain_head WHERE id = 1'
 TOUCH_SQL = (
     "UPDATE gateway_credential SET last_used_at = :at "
     "WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :before)"
@@ -253,21 +255,22 @@ def check_limits(access: Access, grant: Limited) -> None:
 
 
 def _charge(driver: Driver, grant: Limited, rows: int) -> None:
-    """Count the call and its rows in both windows; several workers count together."""
+    """Count the call and its rows in both windows, in one statement; several workers
+    count together."""
     now = clock.now()
     second, day = _windows(now)
-    requests, _ = driver.execute(
-        CHARGE_SQL, {"grant_id": grant.id, "window": second, "rows": 0}
-    ).fetchone()
-    if requests > grant.requests_per_second:
+    totals = {
+        window: (requests, total)
+        for window, requests, total in driver.execute(
+            CHARGE_SQL, {"grant_id": grant.id, "second": second, "day": day, "rows": rows}
+        ).fetchall()
+    }
+    if totals[second][0] > grant.requests_per_second:
         raise RateLimited(
             f"grant {grant.id} allows {grant.requests_per_second} requests a second",
             retry_after=1,
         )
-    _, total = driver.execute(
-        CHARGE_SQL, {"grant_id": grant.id, "window": day, "rows": rows}
-    ).fetchone()
-    if total > grant.rows_per_day:
+    if totals[day][1] > grant.rows_per_day:
         raise RateLimited(
             f"grant {grant.id} allows {grant.rows_per_day} rows a day; this page would pass it",
             retry_after=_until_tomorrow(now),
@@ -275,6 +278,10 @@ def _charge(driver: Driver, grant: Limited, rows: int) -> None:
 
 
 # -- the call ----------------------------------------------------------------------------
+
+
+# access key → when this process last wrote its last use (monotonic seconds)
+_touched: dict[str, float] = {}
 
 
 def _remember(driver: Driver, caller: Caller) -> None:
@@ -285,7 +292,11 @@ def _remember(driver: Driver, caller: Caller) -> None:
     ).fetchone()
     if fresh is None:
         raise ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
-    # the last use of a key, written at most once a minute
+    # the last use of a key, written at most once a minute (by any worker)
+    moment = time.monotonic()
+    if moment - _touched.get(caller.access_key, -1e9) < TOUCH_EVERY.total_seconds():
+        return
+    _touched[caller.access_key] = moment
     driver.execute(
         TOUCH_SQL,
         {
@@ -298,6 +309,7 @@ def _remember(driver: Driver, caller: Caller) -> None:
 
 def _log(
     driver: Driver,
+    head: tuple[int, str],
     call: Call,
     *,
     caller: Caller | None,
@@ -310,6 +322,7 @@ def _log(
     key = caller.access_key if caller else (call.header(signing.HEADER_KEY)[:40] or None)
     ledger.append_entry(
         driver,
+        head,
         at=clock.now(),
         request_id=call.request_id,
         consumer_code=caller.consumer_code if caller else None,
@@ -356,8 +369,8 @@ def serve(
     exc = RulesChanging("the access rules kept changing while the call ran; try again")
     reply = refuse(exc)
     with db.driver_transaction() as driver:
-        _log(driver, call, caller=None, operation=operation, target=target, reply=reply,
-             outcome=Outcome(), slug=exc.slug)  # fmt: skip
+        _log(driver, _open(driver, None), call, caller=None, operation=operation,
+             target=target, reply=reply, outcome=Outcome(), slug=exc.slug)  # fmt: skip
     return reply
 
 
@@ -388,12 +401,12 @@ def _attempt_call(
         reply = Reply(outcome.status, outcome.body, outcome.media_type, outcome.headers)
         try:
             with db.driver_transaction() as driver:
-                _unchanged(driver, check)
+                head = _open(driver, check)
                 _remember(driver, caller)
                 if outcome.grant is not None:
                     _charge(driver, outcome.grant, outcome.rows)
                 slug = "ok" if reply.status < 400 else f"upstream-{reply.status}"
-                _log(driver, call, caller=caller, operation=operation, target=target,
+                _log(driver, head, call, caller=caller, operation=operation, target=target,
                      reply=reply, outcome=outcome, slug=slug)  # fmt: skip
             return reply
         except ShuzhiError as exc:
@@ -401,20 +414,27 @@ def _attempt_call(
     # a refused call is logged too; a signed one has still used its nonce
     reply = refuse(refusal)
     with db.driver_transaction() as driver:
-        _unchanged(driver, check)
+        head = _open(driver, check)
         if caller is not None and not isinstance(refusal, ReplayedNonce):
             with contextlib.suppress(ReplayedNonce):
                 _remember(driver, caller)
-        _log(driver, call, caller=caller, operation=operation, target=target, reply=reply,
+        _log(driver, head, call, caller=caller, operation=operation, target=target, reply=reply,
              outcome=_refused(outcome), slug=refusal.slug)  # fmt: skip
     return reply
 
 
-def _unchanged(driver: Driver, seen: Known | None) -> None:
-    """Raise ``Changed`` when the rules moved since ``seen`` was read: nothing of this
-    attempt is written (the block rolls back) and the call is decided again."""
-    if seen is not None and not unchanged(driver, seen):
+def _open(driver: Driver, seen: Known | None) -> tuple[int, str]:
+    """Take the chain head (locked on PostgreSQL; SQLite has one writer) and the access
+    stamp in one statement. Raise ``Changed`` when the rules moved since ``seen`` was
+    read: nothing of this attempt is written (the block rolls back) and the call is
+    decided again."""
+    row = driver.execute(OPEN_SQL + driver.for_update).fetchone()
+    if row is None:
+        raise ConfigurationError(ledger.MISSING_HEAD)
+    stamp, seq, prev = row
+    if seen is not None and not same(stamp, seen):
         raise Changed(seen)
+    return seq, prev
 
 
 def _refused(outcome: Outcome) -> Outcome:

@@ -82,12 +82,14 @@ INSERT_SQL = (
 MOVE_HEAD_SQL = 'UPDATE gateway_chain_head SET seq = :seq, "hash" = :hash WHERE id = 1'
 
 
-def append_entry(driver: Driver, **entry: Any) -> int:
+def append_entry(driver: Driver, head: tuple[int, str] | None = None, **entry: Any) -> int:
     """Add the next entry to the driver's transaction; it commits or fails with it.
+    ``head`` is the chain head when the caller has read (and locked) it already.
     Returns the entry's sequence number. Plain statements: this runs on every call."""
-    head = driver.execute(HEAD_SQL + driver.for_update).fetchone()
     if head is None:
-        raise ConfigurationError(MISSING_HEAD)
+        head = driver.execute(HEAD_SQL + driver.for_update).fetchone()
+        if head is None:
+            raise ConfigurationError(MISSING_HEAD)
     seq, prev = head
     entry = {**entry, "seq": seq + 1}
     digest = entry_hash(prev, entry)
