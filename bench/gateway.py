@@ -171,7 +171,33 @@ def start_server(work: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def run_load(port: int, kind: str, clients: int, seconds: float, credential: dict) -> dict:
+def _cpu_seconds(server: subprocess.Popen | None) -> float:
+    """User and system CPU of the server's worker processes so far (Linux /proc)."""
+    if server is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    total = 0
+    for pid in [str(server.pid), *children]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def run_load(
+    port: int,
+    kind: str,
+    clients: int,
+    seconds: float,
+    credential: dict,
+    server: subprocess.Popen | None = None,
+) -> dict:
     from shuzhi.client import Client
 
     signer = Client("http://127.0.0.1", key=credential["key"], secret=credential["secret"])
@@ -201,12 +227,14 @@ def run_load(port: int, kind: str, clients: int, seconds: float, credential: dic
             failures[0] += bad
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    server_cpu, client_cpu = _cpu_seconds(server), time.process_time()
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    server_cpu, client_cpu = _cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
     latencies.sort()
     return {
         "kind": kind,
@@ -216,6 +244,10 @@ def run_load(port: int, kind: str, clients: int, seconds: float, credential: dic
         "per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(1000 * statistics.median(latencies), 1),
         "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+        # CPU per request: what the throughput on two cores comes down to, and less
+        # disturbed than the wall clock by whatever else the machine runs
+        "server_cpu_ms": round(1000 * server_cpu / max(len(latencies), 1), 2),
+        "client_cpu_ms": round(1000 * client_cpu / max(len(latencies), 1), 2),
     }
 
 
@@ -307,21 +339,23 @@ def main() -> None:
         for clients in (int(item) for item in options.clients.split(",")):
             for kind in ("bare", "gateway"):
                 run_load(options.port, kind, clients, 2.0, credential)  # warm up
-                outcome = run_load(options.port, kind, clients, options.seconds, credential)
+                outcome = run_load(options.port, kind, clients, options.seconds, credential, server)
                 results.append(outcome)
                 print(json.dumps(outcome), file=sys.stderr)
     finally:
         server.terminate()
         server.wait(timeout=30)
     print("| clients | bare req/s | gateway req/s | ratio | bare p50 / p99 (ms) "
-          "| gateway p50 / p99 (ms) | p99 added (ms) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "| gateway p50 / p99 (ms) | p99 added (ms) "
+          "| server CPU ms/req bare / gateway |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for bare, gateway in zip(results[::2], results[1::2], strict=True):
         print(
             f"| {bare['clients']} | {bare['per_second']} | {gateway['per_second']} | "
             f"{gateway['per_second'] / bare['per_second']:.2f} | "
             f"{bare['p50_ms']} / {bare['p99_ms']} | {gateway['p50_ms']} / {gateway['p99_ms']} | "
-            f"{gateway['p99_ms'] - bare['p99_ms']:.1f} |"
+            f"{gateway['p99_ms'] - bare['p99_ms']:.1f} | "
+            f"{bare['server_cpu_ms']} / {gateway['server_cpu_ms']} |"
         )
     if options.verify_entries:
         print(json.dumps(verify_bench(options.work, options.verify_entries)))

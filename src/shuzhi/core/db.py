@@ -35,6 +35,10 @@ NAMING = {
 }
 
 
+# anyio's default thread pool, where a server worker runs its requests
+SQLITE_POOL = 40
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -60,7 +64,12 @@ class Database:
                         f"cannot use {folder} for the database: {exc.strerror}"
                     ) from None
             self.engine: Engine = create_engine(
-                url, echo=settings.database.echo, connect_args={"check_same_thread": False}
+                url,
+                echo=settings.database.echo,
+                connect_args={"check_same_thread": False},
+                # a connection is a file handle in this process: keep one for every thread
+                # a server worker may run at once, rather than open and close them
+                pool_size=SQLITE_POOL,
             )
             dialect.configure_sqlite(self.engine, busy_timeout_ms=settings.database.busy_timeout_ms)
         else:

@@ -82,7 +82,7 @@ class Driver:
     def time(self, value: datetime) -> Any:
         """As ``UTCDateTime`` writes it: UTC, kept as SQLAlchemy's text on SQLite."""
         value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else value
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else value
 
     def json(self, value: Any) -> Any:
         """As ``JSONType`` writes it: JSON text on SQLite, JSONB on PostgreSQL."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from shuzhi.catalog.models import Resource, ResourceField
 from shuzhi.core import stamps
+from shuzhi.core.db import Database
 from shuzhi.core.dialect import Driver
 from shuzhi.core.errors import NotFound
 from shuzhi.core.settings import Settings
@@ -148,18 +149,19 @@ class Access:
     ``session`` is also there for what an operation reads that is not kept (a consumer's
     own applications, a service)."""
 
-    def __init__(self, session: Session, driver: Driver, seen: Known, settings: Settings) -> None:
+    def __init__(self, session: Session, db: Database, seen: Known, settings: Settings) -> None:
         self.session = session
-        # for what is read afresh on every call (the limits' counters)
-        self.driver = driver
+        # what is read afresh on every call (the limits' counters) is read through it
+        self.db = db
         self.known = seen
         self.settings = settings
 
     def confirm(self) -> None:
         """Before an effect that cannot be taken back (a service call going upstream):
         raise ``Changed`` if the rules moved since they were read."""
-        if not unchanged(self.driver, self.known):
-            raise Changed(self.known)
+        with self.db.driver() as driver:
+            if not unchanged(driver, self.known):
+                raise Changed(self.known)
 
     def _full(self) -> None:
         if len(self.known.credentials) + len(self.known.resources) > MOST:

@@ -236,12 +236,13 @@ def check_limits(access: Access, grant: Limited) -> None:
     """Refuse before any work when the grant is already at a limit."""
     now = clock.now()
     second, day = _windows(now)
-    used = {
-        window: (requests, rows)
-        for window, requests, rows in access.driver.execute(
-            USED_SQL, {"grant_id": grant.id, "second": second, "day": day}
-        ).fetchall()
-    }
+    with access.db.driver() as driver:
+        used = {
+            window: (requests, rows)
+            for window, requests, rows in driver.execute(
+                USED_SQL, {"grant_id": grant.id, "second": second, "day": day}
+            ).fetchall()
+        }
     if used.get(second, (0, 0))[0] >= grant.requests_per_second:
         raise RateLimited(
             f"grant {grant.id} allows {grant.requests_per_second} requests a second",
@@ -386,10 +387,10 @@ def _attempt_call(
     caller: Caller | None = None
     outcome = Outcome()
     refusal: ShuzhiError | None = None
-    with db.session() as session, db.driver() as reader:
+    with db.session() as session:
         seen = known(session)
         try:
-            view = Access(session, reader, seen, settings)
+            view = Access(session, db, seen, settings)
             caller = authenticate(view, call, settings=settings)
             work(view, caller, outcome)
         except ShuzhiError as exc:

@@ -42,9 +42,20 @@ from shuzhi.lake.schemas import (
 from shuzhi.lake.storage import Lake
 from shuzhi.orgs.models import Department
 
+_LAKES: dict[Path, Lake] = {}
+
 
 def lake_of(settings: Settings | None = None) -> Lake:
-    return Lake((settings or get_settings()).lake_dir)
+    """One per data directory (resolving the path costs more than a gateway read's
+    checks); a relative one is resolved each time, against the directory of the moment."""
+    settings = settings or get_settings()
+    where = settings.data_dir
+    if not where.is_absolute():
+        return Lake(settings.lake_dir)
+    found = _LAKES.get(where)
+    if found is None:
+        found = _LAKES[where] = Lake(settings.lake_dir)
+    return found
 
 
 def field_specs(resource: Resource) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ LINEAGE_FILE = "lineage.json"
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # code → (the pointer file's inode, mtime and size; the snapshot it named)
+        self._pointers: dict[str, tuple[tuple[int, int, int], str | None]] = {}
 
     def folder(self, code: str) -> Path:
         return self.root / code
@@ -57,12 +59,23 @@ class Lake:
         return self.root / ".tmp"
 
     def current(self, code: str) -> str | None:
-        """The current snapshot's name, or None if the resource was never loaded."""
+        """The current snapshot's name, or None if the resource was never loaded. The
+        pointer is read again only when its file changed (it is replaced, never written
+        in place, so a new one is a new inode): a gateway read asks on every call."""
+        pointer = os.path.join(self.root, code, CURRENT)
         try:
-            name = (self.folder(code) / CURRENT).read_text().strip()
+            info = os.stat(pointer)
+            seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+            kept = self._pointers.get(code)
+            if kept is not None and kept[0] == seen:
+                return kept[1]
+            with open(pointer, encoding="utf-8") as handle:
+                name = handle.read().strip()
         except FileNotFoundError:
             return None
-        return name if SNAPSHOT_NAME.match(name) else None
+        found = name if SNAPSHOT_NAME.match(name) else None
+        self._pointers[code] = (seen, found)
+        return found
 
     def current_file(self, code: str) -> Path | None:
         name = self.current(code)
