@@ -9,14 +9,17 @@ refused call gets its own entry, and a call whose entry cannot be written fails.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
+import threading
 import time
+import weakref
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -214,21 +217,37 @@ USED_SQL = (
     'SELECT "window", requests, "rows" FROM gateway_usage '
     'WHERE grant_id = :grant_id AND "window" IN (:second, :day)'
 )
-CHARGE_SQL = (
-    'INSERT INTO gateway_usage (grant_id, "window", requests, "rows") '
-    "VALUES (:grant_id, :second, 1, 0), (:grant_id, :day, 1, :rows) "
-    'ON CONFLICT (grant_id, "window") DO UPDATE SET requests = gateway_usage.requests + 1, '
-    '"rows" = gateway_usage."rows" + excluded."rows" RETURNING "window", requests, "rows"'
-)
-NONCE_SQL = (
-    "INSERT INTO gateway_nonce (access_key, nonce, seen_at) VALUES (:access_key, :nonce, :at) "
-    "ON CONFLICT (access_key, nonce) DO NOTHING RETURNING id"
-)
+
+
+@lru_cache(maxsize=128)
+def _charge_sql(count: int) -> str:
+    """Add to ``count`` counters in one statement and return their totals; several
+    workers count together."""
+    rows = ", ".join(f"(:grant_{n}, :window_{n}, :requests_{n}, :rows_{n})" for n in range(count))
+    return (
+        f'INSERT INTO gateway_usage (grant_id, "window", requests, "rows") VALUES {rows} '
+        'ON CONFLICT (grant_id, "window") DO UPDATE SET '
+        "requests = gateway_usage.requests + excluded.requests, "
+        '"rows" = gateway_usage."rows" + excluded."rows" '
+        'RETURNING grant_id, "window", requests, "rows"'
+    )
+
+
+@lru_cache(maxsize=128)
+def _nonce_sql(count: int) -> str:
+    """Remember ``count`` nonces; returns those that were new."""
+    rows = ", ".join(f"(:key_{n}, :nonce_{n}, :at)" for n in range(count))
+    return (
+        f"INSERT INTO gateway_nonce (access_key, nonce, seen_at) VALUES {rows} "
+        "ON CONFLICT (access_key, nonce) DO NOTHING RETURNING access_key, nonce"
+    )
+
+
 # the chain head and the access stamp, read together first in every access-log transaction
 OPEN_SQL = f'SELECT ({STAMP_SQL}), seq, "hash" FROM gateway_chain_head WHERE id = 1'
 TOUCH_SQL = (
     "UPDATE gateway_credential SET last_used_at = :at "
-    "WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :before)"
+    "WHERE access_key = :key AND (last_used_at IS NULL OR last_used_at <= :before)"
 )
 
 
@@ -255,96 +274,7 @@ def check_limits(access: Access, grant: Limited) -> None:
         )
 
 
-def _charge(driver: Driver, grant: Limited, rows: int) -> None:
-    """Count the call and its rows in both windows, in one statement; several workers
-    count together."""
-    now = clock.now()
-    second, day = _windows(now)
-    totals = {
-        window: (requests, total)
-        for window, requests, total in driver.execute(
-            CHARGE_SQL, {"grant_id": grant.id, "second": second, "day": day, "rows": rows}
-        ).fetchall()
-    }
-    if totals[second][0] > grant.requests_per_second:
-        raise RateLimited(
-            f"grant {grant.id} allows {grant.requests_per_second} requests a second",
-            retry_after=1,
-        )
-    if totals[day][1] > grant.rows_per_day:
-        raise RateLimited(
-            f"grant {grant.id} allows {grant.rows_per_day} rows a day; this page would pass it",
-            retry_after=_until_tomorrow(now),
-        )
-
-
 # -- the call ----------------------------------------------------------------------------
-
-
-# access key → when this process last wrote its last use (monotonic seconds)
-_touched: dict[str, float] = {}
-
-
-def _remember(driver: Driver, caller: Caller) -> None:
-    now = clock.now()
-    fresh = driver.execute(
-        NONCE_SQL,
-        {"access_key": caller.access_key, "nonce": caller.nonce, "at": driver.time(now)},
-    ).fetchone()
-    if fresh is None:
-        raise ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
-    # the last use of a key, written at most once a minute (by any worker)
-    moment = time.monotonic()
-    if moment - _touched.get(caller.access_key, -1e9) < TOUCH_EVERY.total_seconds():
-        return
-    _touched[caller.access_key] = moment
-    driver.execute(
-        TOUCH_SQL,
-        {
-            "id": caller.credential_id,
-            "at": driver.time(now),
-            "before": driver.time(now - TOUCH_EVERY),
-        },
-    )
-
-
-def _log(
-    driver: Driver,
-    head: tuple[int, str],
-    call: Call,
-    *,
-    caller: Caller | None,
-    operation: str,
-    target: str | None,
-    reply: Reply,
-    outcome: Outcome,
-    slug: str,
-) -> None:
-    key = caller.access_key if caller else (call.header(signing.HEADER_KEY)[:40] or None)
-    ledger.append_entry(
-        driver,
-        head,
-        at=clock.now(),
-        request_id=call.request_id,
-        consumer_code=caller.consumer_code if caller else None,
-        access_key=key,
-        end_user=caller.end_user if caller else None,
-        purpose=caller.purpose if caller else None,
-        operation=operation,
-        target=target,
-        grant_id=outcome.grant.id if outcome.grant else None,
-        method=call.method,
-        path=call.path[:500],
-        fields=outcome.fields,
-        masking=outcome.masking,
-        rows=outcome.rows,
-        lookup=outcome.lookup,
-        status=reply.status,
-        outcome=slug,
-        latency_ms=int((time.perf_counter() - call.started) * 1000),
-        response_sha256=signing.body_digest(reply.body),
-    )
-
 
 ATTEMPTS = 3
 
@@ -368,11 +298,9 @@ def serve(
         except Changed as changed:
             forget(changed.args[0])
     exc = RulesChanging("the access rules kept changing while the call ran; try again")
-    reply = refuse(exc)
-    with db.driver_transaction() as driver:
-        _log(driver, _open(driver, None), call, caller=None, operation=operation,
-             target=target, reply=reply, outcome=Outcome(), slug=exc.slug)  # fmt: skip
-    return reply
+    return _committer(db).commit(
+        Pending(call, None, Outcome(), None, exc, None, operation, target, refuse)
+    )
 
 
 def _attempt_call(
@@ -395,47 +323,249 @@ def _attempt_call(
             work(view, caller, outcome)
         except ShuzhiError as exc:
             refusal = exc
+    reply = (
+        None
+        if refusal is not None
+        else Reply(outcome.status, outcome.body, outcome.media_type, outcome.headers)
+    )
     # an operation whose effect went out (upstream) is logged as it was decided
     check = None if outcome.final else seen
-    if refusal is None:
-        assert caller is not None
-        reply = Reply(outcome.status, outcome.body, outcome.media_type, outcome.headers)
+    return _committer(db).commit(
+        Pending(call, caller, outcome, reply, refusal, check, operation, target, refuse)
+    )
+
+
+@dataclass(eq=False)
+class Pending:
+    """A decided call waiting for its access-log transaction."""
+
+    call: Call
+    caller: Caller | None
+    outcome: Outcome
+    reply: Reply | None  # the answer, when the call was not refused
+    refusal: ShuzhiError | None
+    check: Known | None  # the rules it was decided on, unless it is logged as decided
+    operation: str
+    target: str | None
+    refuse: Refuse
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Reply | BaseException | None = None
+
+
+class _Committer:
+    """Group commit. Every call ends in one write: its nonce, its charges and its log
+    entry, after a check that its rules still stand. Calls that reach that point
+    together are written in one transaction of five statements by whichever of them
+    takes the writer's turn first; the others find their answer ready. Fewer, larger
+    transactions keep SQLite's one writer, and a worker's threads, from queuing behind
+    each other. A call refused at this point (a replayed nonce, a limit reached) is logged
+    as refused in the same transaction; one whose rules changed writes nothing
+    (``Changed``, decided again)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._mutex = threading.Lock()
+        self._turn = threading.Lock()
+        self._waiting: list[Pending] = []
+
+    def commit(self, pending: Pending) -> Reply:
+        with self._mutex:
+            self._waiting.append(pending)
+        with self._turn:
+            if not pending.done.is_set():
+                with self._mutex:
+                    batch, self._waiting = self._waiting, []
+                self._write(batch)
+        result = pending.result
+        if isinstance(result, BaseException):
+            raise result
+        assert result is not None
+        return result
+
+    def _write(self, batch: list[Pending]) -> None:
+        answers: dict[Pending, Reply | BaseException] = {}
         try:
-            with db.driver_transaction() as driver:
-                head = _open(driver, check)
-                _remember(driver, caller)
-                if outcome.grant is not None:
-                    _charge(driver, outcome.grant, outcome.rows)
-                slug = "ok" if reply.status < 400 else f"upstream-{reply.status}"
-                _log(driver, head, call, caller=caller, operation=operation, target=target,
-                     reply=reply, outcome=outcome, slug=slug)  # fmt: skip
-            return reply
-        except ShuzhiError as exc:
-            refusal = exc
-    # a refused call is logged too; a signed one has still used its nonce
-    reply = refuse(refusal)
-    with db.driver_transaction() as driver:
-        head = _open(driver, check)
-        if caller is not None and not isinstance(refusal, ReplayedNonce):
-            with contextlib.suppress(ReplayedNonce):
-                _remember(driver, caller)
-        _log(driver, head, call, caller=caller, operation=operation, target=target, reply=reply,
-             outcome=_refused(outcome), slug=refusal.slug)  # fmt: skip
-    return reply
+            with self.db.driver_transaction() as driver:
+                row = driver.execute(OPEN_SQL + driver.for_update).fetchone()
+                if row is None:
+                    raise ConfigurationError(ledger.MISSING_HEAD)
+                stamp, seq, prev = row
+                live: list[Pending] = []
+                for pending in batch:
+                    if pending.check is not None and not same(stamp, pending.check):
+                        answers[pending] = Changed(pending.check)
+                    else:
+                        live.append(pending)
+                _remember(driver, live)
+                _charge(driver, live)
+                entries = []
+                for pending in live:
+                    reply, entry = _entry(pending)
+                    answers[pending] = reply
+                    entries.append(entry)
+                ledger.append_entries(driver, entries, (seq, prev))
+        except BaseException as exc:
+            answers = {pending: exc for pending in batch}
+        finally:
+            for pending in batch:
+                pending.result = answers.get(pending)
+                pending.done.set()
 
 
-def _open(driver: Driver, seen: Known | None) -> tuple[int, str]:
-    """Take the chain head (locked on PostgreSQL; SQLite has one writer) and the access
-    stamp in one statement. Raise ``Changed`` when the rules moved since ``seen`` was
-    read: nothing of this attempt is written (the block rolls back) and the call is
-    decided again."""
-    row = driver.execute(OPEN_SQL + driver.for_update).fetchone()
-    if row is None:
-        raise ConfigurationError(ledger.MISSING_HEAD)
-    stamp, seq, prev = row
-    if seen is not None and not same(stamp, seen):
-        raise Changed(seen)
-    return seq, prev
+_COMMITTERS: weakref.WeakKeyDictionary[Database, _Committer] = weakref.WeakKeyDictionary()
+_COMMITTERS_LOCK = threading.Lock()
+
+
+def _committer(db: Database) -> _Committer:
+    found = _COMMITTERS.get(db)
+    if found is None:
+        with _COMMITTERS_LOCK:
+            found = _COMMITTERS.setdefault(db, _Committer(db))
+    return found
+
+
+# access key → when this process last wrote its last use (monotonic seconds)
+_touched: dict[str, float] = {}
+
+
+def _remember(driver: Driver, batch: list[Pending]) -> None:
+    """Every signed call uses up its nonce, refused or not; a call that was not refused
+    but whose nonce was used before (or earlier in the batch) is refused as a replay."""
+    wanted: list[tuple[Pending, tuple[str, str]]] = []
+    taken: set[tuple[str, str]] = set()
+    for pending in batch:
+        caller = pending.caller
+        if caller is None or isinstance(pending.refusal, ReplayedNonce):
+            continue
+        pair = (caller.access_key, caller.nonce)
+        if pair in taken:
+            pending.refusal = pending.refusal or _replayed(caller)
+            continue
+        taken.add(pair)
+        wanted.append((pending, pair))
+    if not wanted:
+        return
+    now = clock.now()
+    values: dict[str, Any] = {"at": driver.time(now)}
+    for index, (_, (key, nonce)) in enumerate(wanted):
+        values[f"key_{index}"], values[f"nonce_{index}"] = key, nonce
+    fresh = {tuple(row) for row in driver.execute(_nonce_sql(len(wanted)), values).fetchall()}
+    for pending, pair in wanted:
+        if pair not in fresh:
+            pending.refusal = pending.refusal or _replayed(pending.caller)  # type: ignore[arg-type]
+    # the last use of a key, written at most once a minute (by any worker)
+    moment = time.monotonic()
+    for key in {pair[0] for _, pair in wanted}:
+        if moment - _touched.get(key, -1e9) < TOUCH_EVERY.total_seconds():
+            continue
+        _touched[key] = moment
+        driver.execute(
+            TOUCH_SQL,
+            {"key": key, "at": driver.time(now), "before": driver.time(now - TOUCH_EVERY)},
+        )
+
+
+def _replayed(caller: Caller) -> ReplayedNonce:
+    return ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
+
+
+def _charge(driver: Driver, batch: list[Pending]) -> None:
+    """Count each call that is not refused, and its rows, against its grant's second
+    and day in one statement; a call that would pass a limit is refused as if the calls
+    before it in the batch had been counted one by one, and is not counted."""
+    charged = [item for item in batch if item.refusal is None and item.outcome.grant is not None]
+    if not charged:
+        return
+    now = clock.now()
+    second, day = _windows(now)
+    added: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for pending in charged:
+        grant = pending.outcome.grant
+        assert grant is not None
+        added[(grant.id, second)][0] += 1
+        added[(grant.id, day)][0] += 1
+        added[(grant.id, day)][1] += pending.outcome.rows
+    totals = _add_counts(driver, added)
+    running = {
+        key: [totals[key][0] - more[0], totals[key][1] - more[1]] for key, more in added.items()
+    }
+    taken_back: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for pending in charged:
+        grant = pending.outcome.grant
+        assert grant is not None
+        rows = pending.outcome.rows
+        this_second, today = running[(grant.id, second)], running[(grant.id, day)]
+        if this_second[0] + 1 > grant.requests_per_second:
+            pending.refusal = RateLimited(
+                f"grant {grant.id} allows {grant.requests_per_second} requests a second",
+                retry_after=1,
+            )
+        elif today[1] + rows > grant.rows_per_day:
+            pending.refusal = RateLimited(
+                f"grant {grant.id} allows {grant.rows_per_day} rows a day; this page would pass it",
+                retry_after=_until_tomorrow(now),
+            )
+        else:
+            this_second[0] += 1
+            today[0] += 1
+            today[1] += rows
+            continue
+        taken_back[(grant.id, second)][0] -= 1
+        taken_back[(grant.id, day)][0] -= 1
+        taken_back[(grant.id, day)][1] -= rows
+    if taken_back:
+        _add_counts(driver, taken_back)
+
+
+def _add_counts(
+    driver: Driver, amounts: dict[tuple[int, str], list[int]]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    values: dict[str, Any] = {}
+    for index, ((grant_id, window), (requests, rows)) in enumerate(amounts.items()):
+        values.update(
+            {
+                f"grant_{index}": grant_id,
+                f"window_{index}": window,
+                f"requests_{index}": requests,
+                f"rows_{index}": rows,
+            }
+        )
+    found = driver.execute(_charge_sql(len(amounts)), values).fetchall()
+    return {(grant_id, window): (requests, rows) for grant_id, window, requests, rows in found}
+
+
+def _entry(pending: Pending) -> tuple[Reply, dict[str, Any]]:
+    """The answer a call gets and the log entry that records it."""
+    if pending.refusal is None:
+        assert pending.reply is not None
+        reply, outcome = pending.reply, pending.outcome
+        slug = "ok" if reply.status < 400 else f"upstream-{reply.status}"
+    else:
+        reply, outcome = pending.refuse(pending.refusal), _refused(pending.outcome)
+        slug = pending.refusal.slug
+    call, caller = pending.call, pending.caller
+    key = caller.access_key if caller else (call.header(signing.HEADER_KEY)[:40] or None)
+    return reply, {
+        "at": clock.now(),
+        "request_id": call.request_id,
+        "consumer_code": caller.consumer_code if caller else None,
+        "access_key": key,
+        "end_user": caller.end_user if caller else None,
+        "purpose": caller.purpose if caller else None,
+        "operation": pending.operation,
+        "target": pending.target,
+        "grant_id": outcome.grant.id if outcome.grant else None,
+        "method": call.method,
+        "path": call.path[:500],
+        "fields": outcome.fields,
+        "masking": outcome.masking,
+        "rows": outcome.rows,
+        "lookup": outcome.lookup,
+        "status": reply.status,
+        "outcome": slug,
+        "latency_ms": int((time.perf_counter() - call.started) * 1000),
+        "response_sha256": signing.body_digest(reply.body),
+    }
 
 
 def _refused(outcome: Outcome) -> Outcome:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -74,44 +75,58 @@ def _head(session: Session) -> ChainHead:
 
 
 HEAD_SQL = 'SELECT seq, "hash" FROM gateway_chain_head WHERE id = 1'
-_QUOTED = ", ".join(f'"{name}"' for name in COVERED)
-INSERT_SQL = (
-    f'INSERT INTO gateway_access_log ({_QUOTED}, prev_hash, "hash") '
-    f"VALUES ({', '.join(':' + name for name in COVERED)}, :prev_hash, :hash)"
-)
 MOVE_HEAD_SQL = 'UPDATE gateway_chain_head SET seq = :seq, "hash" = :hash WHERE id = 1'
+_NAMES = (*COVERED, "prev_hash", "hash")
 
 
-def append_entry(driver: Driver, head: tuple[int, str] | None = None, **entry: Any) -> int:
-    """Add the next entry to the driver's transaction; it commits or fails with it.
-    ``head`` is the chain head when the caller has read (and locked) it already.
-    Returns the entry's sequence number. Plain statements: this runs on every call."""
+@lru_cache(maxsize=128)
+def _insert_sql(count: int) -> str:
+    """One INSERT of ``count`` entries (one statement, however many calls committed
+    together)."""
+    rows = ", ".join(
+        "(" + ", ".join(f":{name}_{index}" for name in _NAMES) + ")" for index in range(count)
+    )
+    columns = ", ".join(f'"{name}"' for name in _NAMES)
+    return f"INSERT INTO gateway_access_log ({columns}) VALUES {rows}"
+
+
+def append_entries(
+    driver: Driver, entries: list[dict[str, Any]], head: tuple[int, str] | None = None
+) -> int:
+    """Add the next entries, in order, to the driver's transaction; they commit or fail
+    with it. ``head`` is the chain head when the caller has read (and locked) it
+    already. Returns the last sequence number. Plain statements: this runs on every call."""
     if head is None:
         head = driver.execute(HEAD_SQL + driver.for_update).fetchone()
         if head is None:
             raise ConfigurationError(MISSING_HEAD)
     seq, prev = head
-    entry = {**entry, "seq": seq + 1}
-    digest = entry_hash(prev, entry)
-    values = {
-        **entry,
-        "at": driver.time(entry["at"]),
-        "fields": driver.json(entry["fields"]),
-        "masking": driver.json(entry["masking"]),
-        "prev_hash": prev,
-        "hash": digest,
-    }
-    driver.execute(INSERT_SQL, values)
-    driver.execute(MOVE_HEAD_SQL, {"seq": seq + 1, "hash": digest})
-    return seq + 1
+    values: dict[str, Any] = {}
+    for index, entry in enumerate(entries):
+        seq += 1
+        item = {**entry, "seq": seq}
+        digest = entry_hash(prev, item)
+        row = {
+            **item,
+            "at": driver.time(item["at"]),
+            "fields": driver.json(item["fields"]),
+            "masking": driver.json(item["masking"]),
+            "prev_hash": prev,
+            "hash": digest,
+        }
+        values.update({f"{name}_{index}": row[name] for name in _NAMES})
+        prev = digest
+    if entries:
+        driver.execute(_insert_sql(len(entries)), values)
+        driver.execute(MOVE_HEAD_SQL, {"seq": seq, "hash": prev})
+    return seq
 
 
 def append(session: Session, **entry: Any) -> int:
-    """``append_entry`` inside a session's transaction."""
+    """One entry, inside a session's transaction."""
     connection = session.connection()
-    return append_entry(
-        Driver(connection.connection.driver_connection, connection.dialect.name), **entry
-    )
+    driver = Driver(connection.connection.driver_connection, connection.dialect.name)
+    return append_entries(driver, [entry])
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> int:
