@@ -6,6 +6,7 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -41,6 +42,12 @@ SQLITE_POOL = 40
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def _close_own(pid: int, handle: int) -> None:
+    """Close a descriptor this process opened (a forked child leaves its parent's be)."""
+    if os.getpid() == pid:
+        os.close(handle)
 
 
 def migrations_path() -> Path:
@@ -91,6 +98,7 @@ class Database:
             if self._write_lock is not None and parsed.database not in (None, "", ":memory:")
             else None
         )
+        self._lock_handle: tuple[int, int] | None = None
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(
             self.engine.execution_options(shuzhi_write=True), expire_on_commit=False
@@ -164,17 +172,28 @@ class Database:
             finally:
                 if held is not None:
                     fcntl.flock(held, fcntl.LOCK_UN)
-                    os.close(held)
         finally:
             if lock is not None:
                 lock.release()
+
+    def _lock_file(self) -> int:
+        """The lock file, opened once per process (a lock belongs to an open file, so a
+        forked child opens its own); only the holder of the thread lock uses it."""
+        pid = os.getpid()
+        if self._lock_handle is None or self._lock_handle[0] != pid:
+            assert self._lock_path is not None
+            handle = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_handle = (pid, handle)
+            # closed with the Database, or when it is collected without being disposed
+            self._lock_closer = weakref.finalize(self, _close_own, pid, handle)
+        return self._lock_handle[1]
 
     def _file_lock(self) -> int | None:
         """The cross-process writer lock, polled every half millisecond up to the busy
         timeout (a blocking wait could never time out)."""
         if self._lock_path is None:
             return None
-        handle = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        handle = self._lock_file()
         deadline = time.monotonic() + self._busy_timeout
         while True:
             try:
@@ -182,7 +201,6 @@ class Database:
                 return handle
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    os.close(handle)
                     raise ShuzhiError(
                         "the database is busy with another writer; try again"
                     ) from None
@@ -190,6 +208,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_handle is not None and self._lock_handle[0] == os.getpid():
+            self._lock_closer()
+        self._lock_handle = None
 
     # migrations -----------------------------------------------------------------
 

@@ -102,6 +102,9 @@ class Known:
     paths: dict[str, str | None] = field(default_factory=dict)
     subtrees: dict[str, frozenset[str]] = field(default_factory=dict)
     keys: dict[Any, bytes] = field(default_factory=dict)
+    # grant id → its counters as the last call this process committed saw them:
+    # (second window, requests in it, day window, rows in it)
+    usage: dict[int, tuple[str, int, str, int]] = field(default_factory=dict)
 
 
 # per database (tests and tools open several in one process)

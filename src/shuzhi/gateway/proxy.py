@@ -80,7 +80,7 @@ def call(
         clean, service.paths
     ):
         raise PathNotAllowed(f"service {code} offers no path {clean[:200]}")
-    check_limits(access, grant)
+    check_limits(access, grant, exact=True)
     # the call goes out once: the rules it was decided on are checked first, and it is
     # logged as decided whatever changes while the department answers
     access.confirm()
