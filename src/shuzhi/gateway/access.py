@@ -12,6 +12,7 @@ effect for the next call to commit, on every worker, exactly as if nothing were 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -114,17 +115,17 @@ _lock = threading.Lock()
 MOST = 10_000
 
 
-def known(session: Session) -> Known:
-    """What this process knows, or a fresh start at the stamp read now (first, so that
-    everything read into it afterwards is at least as new as the stamp)."""
-    where = str(session.get_bind().url)
-    current = _known.get(where)
+def known(db: Database, session: Callable[[], Session]) -> Known:
+    """What this process knows of ``db``, or a fresh start at the stamp read now through
+    ``session`` (first, so that everything read into it afterwards through the same
+    session is at least as new as the stamp)."""
+    current = _known.get(db.url)
     if current is not None:
         return current
     with _lock:
-        if where not in _known:
-            _known[where] = Known(stamps.read(session, stamps.ACCESS), where)
-        return _known[where]
+        if db.url not in _known:
+            _known[db.url] = Known(stamps.read(session(), stamps.ACCESS), db.url)
+        return _known[db.url]
 
 
 def forget(stale: Known) -> None:
@@ -148,16 +149,29 @@ def unchanged(driver: Driver, seen: Known) -> bool:
 
 
 class Access:
-    """A call's window on what is known, reading through ``session`` what is not yet.
-    ``session`` is also there for what an operation reads that is not kept (a consumer's
-    own applications, a service)."""
+    """A call's window on what is known, reading what is not yet through a session
+    opened when first needed. ``session`` is also there for what an operation reads that
+    is not kept (a consumer's own applications, a service)."""
 
-    def __init__(self, session: Session, db: Database, seen: Known, settings: Settings) -> None:
-        self.session = session
+    def __init__(self, db: Database, settings: Settings) -> None:
         # what is read afresh on every call (the limits' counters) is read through it
         self.db = db
-        self.known = seen
         self.settings = settings
+        self._session: Session | None = None
+        self.known = known(db, lambda: self.session)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.db.session()
+        return self._session
+
+    def __enter__(self) -> Access:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._session is not None:
+            self._session.close()
 
     def confirm(self) -> None:
         """Before an effect that cannot be taken back (a service call going upstream):

@@ -30,7 +30,7 @@ from shuzhi.core.dialect import Driver
 from shuzhi.core.errors import ConfigurationError, RateLimited, ShuzhiError, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
-from shuzhi.gateway.access import STAMP_SQL, Access, Changed, Known, forget, known, same
+from shuzhi.gateway.access import STAMP_SQL, Access, Changed, Known, forget, same
 from shuzhi.gateway.rules import (
     BadSignature,
     ReplayedNonce,
@@ -322,10 +322,9 @@ def _attempt_call(
     caller: Caller | None = None
     outcome = Outcome()
     refusal: ShuzhiError | None = None
-    with db.session() as session:
-        seen = known(session)
+    with Access(db, settings) as view:
+        seen = view.known
         try:
-            view = Access(session, db, seen, settings)
             caller = authenticate(view, call, settings=settings)
             work(view, caller, outcome)
         except ShuzhiError as exc:

@@ -37,11 +37,10 @@ def _plain(value: Any) -> str:
 
 def maskers(
     modes: dict[str, str], kinds: dict[str, str], *, key: bytes
-) -> list[Callable[[Any], Any]]:
-    """One function per field, in the order of ``modes``, that shows a value as granted."""
-
-    def clear(value: Any) -> Any:
-        return value
+) -> list[Callable[[Any], Any] | None]:
+    """One function per field, in the order of ``modes``, that shows a value as granted;
+    None for a field shown as it is."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def masked_as(kind: str) -> Callable[[Any], Any]:
         return lambda value: None if value is None else mask(_plain(value), kind)
@@ -49,12 +48,14 @@ def maskers(
     def token(value: Any) -> Any:
         if value is None:
             return None
-        return hmac.new(key, _plain(value).encode(), hashlib.sha256).hexdigest()[:32]
+        digest = keyed.copy()  # the keyed state once, not a new HMAC per value
+        digest.update(_plain(value).encode())
+        return digest.hexdigest()[:32]
 
-    chosen: list[Callable[[Any], Any]] = []
+    chosen: list[Callable[[Any], Any] | None] = []
     for name, mode in modes.items():
         if mode == MaskMode.clear:
-            chosen.append(clear)
+            chosen.append(None)
         elif mode == MaskMode.masked:
             chosen.append(masked_as(kinds.get(name, "other")))
         elif mode == MaskMode.token:
@@ -65,6 +66,13 @@ def maskers(
 
 
 def apply(
-    rows: Iterable[tuple[Any, ...]], functions: list[Callable[[Any], Any]]
+    rows: Iterable[tuple[Any, ...]], functions: list[Callable[[Any], Any] | None]
 ) -> list[list[Any]]:
-    return [[show(value) for show, value in zip(functions, row, strict=True)] for row in rows]
+    changed = [(index, show) for index, show in enumerate(functions) if show is not None]
+    shown = []
+    for row in rows:
+        values = list(row)
+        for index, show in changed:
+            values[index] = show(values[index])
+        shown.append(values)
+    return shown
