@@ -160,7 +160,8 @@ def shuzhi_side(csv: Path, data_dir: Path) -> dict:
 
 def run_side(side: str, *args: str) -> dict:
     """One side in a fresh process; its peak memory is the child's max RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     output = subprocess.run(
         [sys.executable, __file__, "--side", side, *args],
         check=True,
@@ -168,8 +169,11 @@ def run_side(side: str, *args: str) -> dict:
         text=True,
     ).stdout
     result = json.loads(output.strip().splitlines()[-1])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result["peak_rss_mib"] = round(max(peak, before) / 1024)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["peak_rss_mib"] = round(max(usage.ru_maxrss, before) / 1024)
+    # the whole child process, start-up included: on a shared machine CPU time varies
+    # less than wall time, so it tells a real change from a busy neighbour
+    result["process_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime - cpu_before, 2)
     return result
 
 

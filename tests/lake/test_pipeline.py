@@ -4,6 +4,7 @@ row against a model of it, quality figures and the personal-data scan."""
 from __future__ import annotations
 
 import csv
+import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -244,3 +245,35 @@ def test_fields_declared_not_personal_are_flagged_by_what_they_hold(tmp_path: Pa
     assert findings["mail"].example == "u***@example.cn"
     assert findings["card"].kind == "bank_card"
     assert "0200112233" not in findings["card"].example
+
+
+# the fingerprint ---------------------------------------------------------------------------
+
+
+def fingerprint(source: Path, *, change: bool = False, **reading: Any) -> str:
+    with duckdb.connect() as con:
+        pipeline = Pipeline(con, fields=MODEL_FIELDS, mode=Mode.full)
+        pipeline.stage(
+            SourceSpec(location=str(source), temp_dir=source.parent, **reading),
+            lambda count: None,
+        )
+        if change:
+            source.write_bytes(source.read_bytes())  # the same bytes again, written anew
+            os.utime(source, ns=(1, 1))
+        pipeline.validate()
+        return pipeline.fingerprint(salt="people")
+
+
+def test_the_fingerprint_is_the_bytes_read_and_how_they_are_read(tmp_path: Path) -> None:
+    first, copy, other = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    first.write_text("k,v\n1,a\n2,b\n", encoding="utf-8")
+    copy.write_bytes(first.read_bytes())
+    other.write_text("k,v\n1,a\n2,a\n", encoding="utf-8")
+    print_ = fingerprint(first)
+    assert fingerprint(copy) == print_  # where the file is does not matter
+    assert fingerprint(other) != print_
+    # the same bytes read otherwise may be other rows: how they are read is part of it
+    assert fingerprint(first, encoding="gb18030") != print_
+    # a file that changed while the batch read it: the print is that of the rows read,
+    # not of whatever the bytes are by the end, so a re-run of the final file loads again
+    assert fingerprint(copy, change=True) != print_

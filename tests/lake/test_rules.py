@@ -132,7 +132,13 @@ def citizen_id(first17: str) -> str:
 
 
 def test_known_citizen_ids() -> None:
-    valid = ["11010519491231002X", "11010519491231002x", citizen_id("44052419800101001")]
+    valid = [
+        "11010519491231002X",
+        "11010519491231002x",
+        citizen_id("44052419800101001"),
+        citizen_id("33010220000229001"),  # 2000 is a leap year
+        citizen_id("33010220040229001"),
+    ]
     # each wrong in one way only: the check character is right unless it is the defect
     invalid = {
         "wrong check character": "110105194912310021",
@@ -145,6 +151,20 @@ def test_known_citizen_ids() -> None:
         "a full-width digit": "1101051949123100２X",
         "a letter": "A1010519491231002X",
         "empty": "",
+        # the SQL reads the characters as one number: text that parses as a number all
+        # the same must still be refused
+        "29 February 1900": citizen_id("33010219000229001"),
+        "29 February 1999": citizen_id("33010219990229001"),
+        "an exponent": "11010519491231e+03",
+        "a short exponent": "110105194912310e03",
+        "hexadecimal": "0x0186CC6ACD4B0000",
+        "a leading space": " " + citizen_id("11010519491231002")[1:],
+        "a leading plus": "+" + citizen_id("11010519491231002")[1:],
+        "a trailing space": citizen_id("11010519491231002") + " ",
+        "a digit separator": "1_0105194912310021",
+        "a decimal point": "11010519491231002.",
+        "a minus sign": "-" + citizen_id("11010519491231002")[1:],
+        "X inside": "1101051949123100X2",
     }
     verdicts = citizen_ids_ok([*valid, *invalid.values()])
     assert verdicts[: len(valid)] == [True] * len(valid)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,8 @@ class Pipeline:
         self.watermark = watermark
         self.mapping: dict[str, str] = {}
         self.connector = ""
+        self.reading: list[Any] = []
+        self._file_digest: tuple[Path, tuple[int, int], Future[str]] | None = None
         names = [item["name"] for item in fields]
         if watermark is not None and watermark not in names:
             raise ValidationFailed(f"watermark {watermark!r} is not a field", field="watermark")
@@ -179,9 +182,17 @@ class Pipeline:
 
     def stage(self, source: SourceSpec, progress: Progress) -> None:
         """Open the source (a connector may stream it into a table first) and map it."""
+        path = Path(source.location)
+        if not source.is_url and path.is_file():
+            # hashlib lets go of the interpreter while it hashes, so the file is hashed on
+            # the side while the batch opens, reads and checks it
+            hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-digest")
+            self._file_digest = (path, _file_state(path), hashing.submit(_sha256, path))
+            hashing.shutdown(wait=False)
         connector = choose(source)
         self.connector = connector.kind
-        self.source_name = Path(source.location).name if not source.is_url else "the source"
+        self.source_name = path.name if not source.is_url else "the source"
+        self.reading = [connector.kind, *_reading_options(source)]
         self.relation = connector.stage(self.con, source, STAGED, progress) or STAGED
         headers = [
             row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
@@ -213,13 +224,17 @@ class Pipeline:
             for item in self.fields
         )
         checks = self.checks()
-        failures = ", ".join(
-            f"CASE WHEN {check.failing} THEN {literal(check.rule.value + ':' + check.field)} END"
-            for check in checks
+        # each check once, as a column (NULL counts as passed): a cheap OR over them finds
+        # the bad rows, and only for those is the list of failures spelt out as text (a
+        # string per row for every row costs seconds)
+        verdicts = "".join(
+            f", {check.failing} AS _check_{position}" for position, check in enumerate(checks)
         )
-        # a cheap OR over booleans finds the bad rows; only for those is the list of
-        # failures spelt out as text (a string per row for every row costs seconds)
-        bad = " OR ".join(f"coalesce({check.failing}, false)" for check in checks)
+        failures = ", ".join(
+            f"CASE WHEN _check_{position} THEN {literal(check.rule.value + ':' + check.field)} END"
+            for position, check in enumerate(checks)
+        )
+        bad = " OR ".join(f"_check_{position}" for position in range(len(checks)))
         failures_sql = (
             f"CASE WHEN {bad} THEN concat_ws(',', {failures}) END" if failures else "NULL"
         )
@@ -236,14 +251,19 @@ class Pipeline:
             f"{quote('_typed_' + item['name'])} AS {quote(item['name'])}" for item in self.fields
         )
         kept_typed = ", ".join(quote("_typed_" + item["name"]) for item in self.fields)
+        keys = ", ".join(quote(name) for name in self.keys)
+        typed_keys = ", ".join(quote("_typed_" + name) for name in self.keys)
         # the table keeps typed values, ready to write; a refused row also keeps the text
-        # it came with, so the quarantine shows exactly what was sent
+        # it came with, so the quarantine shows exactly what was sent. The 64-bit hash of
+        # the key is taken in the same pass, while the values are at hand
         try:
             self.con.execute(
                 f"CREATE TABLE {CHECKED} AS SELECT {kept}, _failures, "
-                f"CASE WHEN _failures IS NOT NULL THEN [{all_fields}] END AS _raw FROM ("
+                f"CASE WHEN _failures IS NOT NULL THEN [{all_fields}] END AS _raw, "
+                f"hash({typed_keys}) AS _key FROM ("
                 f"SELECT {all_fields}, {kept_typed}, {failures_sql} AS _failures FROM ("
-                f"SELECT *, {typed_values}{helpers} FROM (SELECT {columns} FROM {self.relation})))"
+                f"SELECT *{verdicts} FROM ("
+                f"SELECT *, {typed_values}{helpers} FROM (SELECT {columns} FROM {self.relation}))))"
             )
         except duckdb.Error as exc:
             raise ValidationFailed(
@@ -251,38 +271,35 @@ class Pipeline:
             ) from None
         if self.relation == STAGED:
             self.con.execute(f"DROP TABLE {STAGED}")
-        keys = ", ".join(quote(name) for name in self.keys)
         # keys that occur more than once among valid rows: the same row again is a
         # duplicate; different rows under one key are a conflict nobody can settle here.
-        # Found in steps: grouping 64-bit hashes of the key is much cheaper than grouping
-        # the key's text, and finds every repeated key (and, rarely, a colliding one, which
-        # the exact grouping of the few candidates then sets aside).
+        # Found in steps: grouping the 64-bit hashes of the key is much cheaper than
+        # grouping the key's text, and finds every repeated key (and, rarely, a colliding
+        # one, which the exact grouping of the few candidates then sets aside).
         # NOT DISTINCT: without a declared key every field is the key, empty cells included
         join = " AND ".join(
             f"c.{quote(name)} IS NOT DISTINCT FROM r.{quote(name)}" for name in self.keys
         )
+        # a hash equal to the one before it in hash order is a repeat: sorting 64-bit
+        # integers is cheaper than a hash table with one entry per row
         self.con.execute(
-            f"CREATE TABLE repeated_hashes AS SELECT hash({keys}) AS _key FROM {CHECKED} "
-            f"WHERE _failures IS NULL GROUP BY _key HAVING count(*) > 1"
+            f"CREATE TABLE candidates AS SELECT rowid AS _rowid, {keys}, "
+            f"hash({all_fields}) AS _row_hash FROM {CHECKED} WHERE _failures IS NULL AND _key IN ("
+            f"SELECT _key FROM (SELECT _key, lag(_key) OVER (ORDER BY _key) AS _before "
+            f"FROM {CHECKED} WHERE _failures IS NULL) WHERE _key = _before)"
         )
         self.con.execute(
-            f"CREATE TABLE repeated_keys AS SELECT {keys} FROM {CHECKED} c "
-            f"SEMI JOIN repeated_hashes h ON hash({keys}) = h._key "
-            f"WHERE _failures IS NULL GROUP BY {keys} HAVING count(*) > 1"
-        )
-        self.con.execute(
-            f"CREATE TABLE repeated AS SELECT {keys}, count(*) AS _n, "
-            f"min(hash({all_fields})) AS _lo, max(hash({all_fields})) AS _hi, "
-            f"min(rowid) AS _first FROM {CHECKED} c SEMI JOIN repeated_keys r "
-            f"ON c._failures IS NULL AND {join} GROUP BY {keys}"
+            f"CREATE TABLE repeated AS SELECT {keys}, count(*) AS _n, min(_row_hash) AS _lo, "
+            f"max(_row_hash) AS _hi, min(_rowid) AS _first FROM candidates "
+            f"GROUP BY {keys} HAVING count(*) > 1"
         )
         # every valid row that is not kept: all rows of a conflicting key, and each
         # repeat of a duplicated row but its first
         self.con.execute(
-            f"CREATE TABLE dropped AS SELECT c.rowid AS _rowid, "
+            f"CREATE TABLE dropped AS SELECT c._rowid, "
             f"CASE WHEN r._lo <> r._hi THEN 'conflict' ELSE 'duplicate' END AS _fate "
-            f"FROM {CHECKED} c JOIN repeated r ON c._failures IS NULL AND {join} "
-            f"WHERE r._lo <> r._hi OR c.rowid <> r._first"
+            f"FROM candidates c JOIN repeated r ON {join} "
+            f"WHERE r._lo <> r._hi OR c._rowid <> r._first"
         )
         self.con.execute(
             f"CREATE VIEW refused AS SELECT c.rowid + 1 AS _row, c.*, 'invalid' AS _fate "
@@ -300,13 +317,33 @@ class Pipeline:
         return self.con.execute(f"SELECT count(*) FROM {CHECKED}").fetchone()[0]
 
     def fingerprint(self, *, salt: str) -> str:
-        """Content, mapping, mode and field definitions: equal inputs give equal prints."""
-        columns = ", ".join(quote(item["name"]) for item in self.fields)
-        count, digest = self.con.execute(
-            f"SELECT count(*), coalesce(bit_xor(hash(rowid, {columns}, _raw)), 0) FROM {CHECKED}"
-        ).fetchone()
+        """Content, reading options, mapping, mode and field definitions: equal inputs give
+        equal prints. A file's content is its bytes, hashed on the side since staging;
+        otherwise (or if the file changed while it was read) it is the rows read."""
+        content: Any = None
+        if self._file_digest is not None:
+            path, state, digest = self._file_digest
+            try:
+                if _file_state(path) == state:
+                    content = [state[0], digest.result()]
+            except OSError:
+                content = None
+        if content is None:
+            columns = ", ".join(quote(item["name"]) for item in self.fields)
+            content = self.con.execute(
+                f"SELECT count(*), coalesce(bit_xor(hash(rowid, {columns}, _raw)), 0) "
+                f"FROM {CHECKED}"
+            ).fetchone()
         material = json.dumps(
-            [count, digest, self.mapping, self.mode.value, self.watermark, self.fields, salt],
+            [
+                content,
+                self.reading,
+                self.mapping,
+                self.mode.value,
+                self.watermark,
+                self.fields,
+                salt,
+            ],
             sort_keys=True,
             default=str,
         )
@@ -346,7 +383,12 @@ class Pipeline:
         else:
             body = fresh
         snapshot.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(f"COPY ({body}) TO {literal(str(snapshot))} (FORMAT parquet)")
+        # a snapshot has no row order to keep: without it, DuckDB writes from every thread
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            self.con.execute(f"COPY ({body}) TO {literal(str(snapshot))} (FORMAT parquet)")
+        finally:
+            self.con.execute("RESET preserve_insertion_order")
         total, invalid = self.con.execute(
             f"SELECT count(*), count(_failures) FROM {CHECKED}"
         ).fetchone()
@@ -484,6 +526,31 @@ class Pipeline:
             if best is not None:
                 findings.append(best)
         return findings
+
+
+def _reading_options(source: SourceSpec) -> list[Any]:
+    """How a source is read, apart from where it is: the same bytes read otherwise are
+    other rows."""
+    return [
+        source.kind,
+        source.encoding,
+        source.sheet,
+        source.header_row,
+        source.delimiter,
+        source.table,
+        source.query,
+        source.options,
+    ]
+
+
+def _file_state(path: Path) -> tuple[int, int]:
+    state = path.stat()
+    return state.st_size, state.st_mtime_ns
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def parse_error(exc: Exception) -> str:
