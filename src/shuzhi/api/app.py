@@ -22,7 +22,10 @@ from shuzhi.api.routers import (
 
 def router() -> APIRouter:
     api = APIRouter()
+    # the gateway first: its calls come from machines, many a second, and a request is
+    # matched against the routes in order
     for module in (
+        gateway_calls,
         regions,
         orgs,
         catalog,
@@ -34,7 +37,6 @@ def router() -> APIRouter:
         cockpit,
         reforms,
         notify,
-        gateway_calls,
     ):
         api.include_router(module.router)
     api.include_router(gateway.audit_router)
