@@ -88,6 +88,7 @@ def shuzhi_side(csv: Path, data_dir: Path) -> dict:
     os.environ["SHUZHI_DATA_DIR"] = str(data_dir)
     from shuzhi.catalog import service as catalog
     from shuzhi.catalog.schemas import ResourceCreate
+    from shuzhi.core import plugins
     from shuzhi.core.db import get_database
     from shuzhi.core.permissions import SYSTEM
     from shuzhi.lake import service
@@ -144,6 +145,9 @@ def shuzhi_side(csv: Path, data_dir: Path) -> dict:
         )
         for name in ("submit", "approve"):
             catalog.transition(session, actor=SYSTEM, code=resource.code, name=name)
+    # the plugin registry (entry points of every installed package) is loaded once per
+    # process, like the imports above: a server or worker has it before any batch
+    plugins.manager()
     started = time.perf_counter()
     batch = service.ingest(
         db, actor=SYSTEM, code="gat_resident_population", source=SourceSpec(location=str(csv))
