@@ -16,6 +16,7 @@ from fastapi import Query, Response
 from shuzhi.core.settings import get_settings
 from shuzhi.gateway import reads
 from shuzhi.gateway.calls import json_body
+from shuzhi.lake.engine import reader
 from shuzhi.lake.queries import lake_of
 from shuzhi.lake.rules import literal, quote
 from shuzhi.server import create_app
@@ -44,7 +45,7 @@ def bare(region: str, limit: int = Query(50, le=500)) -> Response:
     lake = lake_of(settings)
     snapshot = lake.current(CODE)
     path = lake.snapshot_file(CODE, snapshot)
-    con: duckdb.DuckDBPyConnection = reads._engine(settings)
+    con: duckdb.DuckDBPyConnection = reader(settings)
     try:
         rows = con.execute(
             f"SELECT {', '.join(quote(name) for name in FIELDS)} "

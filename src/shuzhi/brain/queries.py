@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
@@ -50,6 +49,7 @@ from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import NotFound, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
+from shuzhi.lake.engine import reader
 from shuzhi.lake.rules import literal
 from shuzhi.lake.storage import Lake
 from shuzhi.orgs.models import Department
@@ -217,7 +217,7 @@ def value_rows(
     if end is not None:
         terms.append(f"period_start <= DATE {literal(end.isoformat())}")
     where = " AND ".join(terms) or "TRUE"
-    con = duckdb.connect(":memory:")
+    con = reader(settings or get_settings())
     try:
         table = con.sql(
             f"SELECT * FROM read_parquet({literal(str(path))}) WHERE {where} "
@@ -389,7 +389,7 @@ def forecast_rows(
         terms.append(f"indicator = {literal(indicator)}")
     if region is not None:
         terms.append(f"region_code = {literal(region)}")
-    con = duckdb.connect(":memory:")
+    con = reader(settings or get_settings())
     try:
         return (
             con.sql(

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import io
 import json
-import threading
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -39,30 +38,13 @@ from shuzhi.gateway.rules import (
     Right,
     RightNotGranted,
 )
-from shuzhi.lake.engine import connect
+from shuzhi.lake.engine import reader
 from shuzhi.lake.rules import literal, quote
 from shuzhi.lake.storage import Lake
 
 RESERVED = frozenset({"fields", "sort", "limit", "cursor", "format"})
 OPERATORS = {"": "=", "eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 IN_LIST_MAX = 200
-
-_duck: duckdb.DuckDBPyConnection | None = None
-_duck_lock = threading.Lock()
-
-
-def _engine(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """One DuckDB per process; each call gets its own cursor."""
-    global _duck
-    with _duck_lock:
-        if _duck is None:
-            _duck = connect(
-                temp_dir=None,
-                memory_limit=settings.lake.memory_limit,
-                threads=settings.lake.threads,
-            )
-        return _duck.cursor()
-
 
 # -- the grant ---------------------------------------------------------------------------
 
@@ -358,7 +340,7 @@ def records(
         + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
         + f" ORDER BY {', '.join(order)} LIMIT {limit + 1} OFFSET {offset}"
     )
-    con = _engine(settings)
+    con = reader(settings)
     try:
         rows = con.execute(sql, values).fetchall()
     except duckdb.Error as exc:
@@ -464,7 +446,7 @@ def verify(
         values = region_values + values
     check_limits(access, grant)
     path = lake.snapshot_file(code, _snapshot(lake, code))
-    con = _engine(settings)
+    con = reader(settings)
     try:
         where = " AND ".join(conditions)
         found = con.execute(

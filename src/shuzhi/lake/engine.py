@@ -8,6 +8,7 @@ opened (``read``), so a query and its lineage agree even while batches land.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, Self
@@ -83,6 +84,22 @@ def connect(
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+_readers: dict[tuple[str, int | None], duckdb.DuckDBPyConnection] = {}
+_readers_lock = threading.Lock()
+
+
+def reader(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A cursor on this process's one DuckDB for short reads of snapshots (a gateway
+    page, an indicator's values), for the caller to close. Opening a DuckDB costs about
+    25 ms, more than such a read; cursors share one safely across threads."""
+    key = (settings.lake.memory_limit, settings.lake.threads)
+    with _readers_lock:
+        con = _readers.get(key)
+        if con is None:
+            con = _readers[key] = connect(temp_dir=None, memory_limit=key[0], threads=key[1])
+        return con.cursor()
 
 
 class DuckDBEngine:
