@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shuzhi.core.dialect import Driver
@@ -67,13 +67,6 @@ def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
 MISSING_HEAD = "the access log has no chain head; the database was not migrated by shuzhi"
 
 
-def _head(session: Session) -> ChainHead:
-    head = session.scalars(select(ChainHead).where(ChainHead.id == 1).with_for_update()).first()
-    if head is None:
-        raise ConfigurationError(MISSING_HEAD)
-    return head
-
-
 HEAD_SQL = 'SELECT seq, "hash" FROM gateway_chain_head WHERE id = 1'
 MOVE_HEAD_SQL = 'UPDATE gateway_chain_head SET seq = :seq, "hash" = :hash WHERE id = 1'
 _NAMES = (*COVERED, "prev_hash", "hash")
@@ -90,62 +83,59 @@ def _insert_sql(count: int) -> str:
     return f"INSERT INTO gateway_access_log ({columns}) VALUES {rows}"
 
 
+# entries per INSERT: SQLite binds at most 32,766 values in one statement
+CHUNK = 500
+
+
 def append_entries(
     driver: Driver, entries: list[dict[str, Any]], head: tuple[int, str] | None = None
-) -> int:
+) -> tuple[int, str]:
     """Add the next entries, in order, to the driver's transaction; they commit or fail
     with it. ``head`` is the chain head when the caller has read (and locked) it
-    already. Returns the last sequence number. Plain statements: this runs on every call."""
+    already. Returns the new head. Plain statements: this runs on every gateway call."""
     if head is None:
         head = driver.execute(HEAD_SQL + driver.for_update).fetchone()
         if head is None:
             raise ConfigurationError(MISSING_HEAD)
     seq, prev = head
-    values: dict[str, Any] = {}
-    for index, entry in enumerate(entries):
-        seq += 1
-        item = {**entry, "seq": seq}
-        digest = entry_hash(prev, item)
-        row = {
-            **item,
-            "at": driver.time(item["at"]),
-            "fields": driver.json(item["fields"]),
-            "masking": driver.json(item["masking"]),
-            "prev_hash": prev,
-            "hash": digest,
-        }
-        values.update({f"{name}_{index}": row[name] for name in _NAMES})
-        prev = digest
+    for start in range(0, len(entries), CHUNK):
+        chunk = entries[start : start + CHUNK]
+        values: dict[str, Any] = {}
+        for index, entry in enumerate(chunk):
+            seq += 1
+            item = {**entry, "seq": seq}
+            digest = entry_hash(prev, item)
+            row = {
+                **item,
+                "at": driver.time(item["at"]),
+                "fields": driver.json(item["fields"]),
+                "masking": driver.json(item["masking"]),
+                "prev_hash": prev,
+                "hash": digest,
+            }
+            values.update({f"{name}_{index}": row[name] for name in _NAMES})
+            prev = digest
+        driver.execute(_insert_sql(len(chunk)), values)
     if entries:
-        driver.execute(_insert_sql(len(entries)), values)
         driver.execute(MOVE_HEAD_SQL, {"seq": seq, "hash": prev})
-    return seq
+    return seq, prev
+
+
+def _driver(session: Session) -> Driver:
+    connection = session.connection()
+    return Driver(connection.connection.driver_connection, connection.dialect.name)
 
 
 def append(session: Session, **entry: Any) -> int:
-    """One entry, inside a session's transaction."""
-    connection = session.connection()
-    driver = Driver(connection.connection.driver_connection, connection.dialect.name)
-    return append_entries(driver, [entry])
+    """One entry, inside a session's transaction; its sequence number."""
+    return append_entries(_driver(session), [entry])[0]
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> int:
-    """Add entries in order under one lock of the head, inserted together (history
-    imported or generated at once)."""
-    head = _head(session)
-    rows: list[dict[str, Any]] = []
-    seq, prev = head.seq, head.hash
-    for entry in entries:
-        seq += 1
-        item = {**entry, "seq": seq}
-        digest = entry_hash(prev, item)
-        rows.append({**item, "prev_hash": prev, "hash": digest})
-        prev = digest
-    if rows:
-        session.execute(insert(AccessLog), rows)
-        head.seq, head.hash = seq, prev
-        session.flush()
-    return len(rows)
+    """Entries in order, inside a session's transaction (history imported or generated
+    at once); how many."""
+    append_entries(_driver(session), entries)
+    return len(entries)
 
 
 @dataclass(frozen=True)
