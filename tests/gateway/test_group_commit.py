@@ -119,3 +119,25 @@ def test_limits_hold_inside_a_batch(
     # the refused calls were counted in the batch's statement and taken back
     assert usage(gateway, grant_id) == {"s": (5, 0), "d": (5, 10)}
     assert verification(gateway).intact
+
+
+def test_a_call_with_a_nul_in_its_request_fails_nobody_else_in_its_batch(
+    gateway: Gateway, batches: list[int]
+) -> None:
+    """No store keeps NUL in text: the log keeps U+FFFD instead, so one caller's odd
+    request cannot fail the transaction it shares with the others."""
+    gateway.grant("zj_health_app", decision={"requests_per_second": 1000})
+    before = len(entries(gateway))
+
+    def call(index: int) -> Any:
+        fields = "full\x00name" if index == 0 else "full_name"
+        return send(gateway, "zj_health_app", params=[("fields", fields), ("limit", "1")])
+
+    answers = together(6, call)
+    assert max(batches) > 1
+    assert answers[0].status_code == 422
+    assert [answer.status_code for answer in answers[1:]] == [200] * 5
+    logged = entries(gateway)[before:]
+    assert len(logged) == 6
+    assert ["full\ufffdname"] in [entry["fields"] for entry in logged]
+    assert verification(gateway).intact

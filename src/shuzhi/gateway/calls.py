@@ -553,27 +553,42 @@ def _entry(pending: Pending) -> tuple[Reply, dict[str, Any]]:
         slug = pending.refusal.slug
     call, caller = pending.call, pending.caller
     key = caller.access_key if caller else (call.header(signing.HEADER_KEY)[:40] or None)
-    return reply, {
-        "at": clock.now(),
-        "request_id": call.request_id,
-        "consumer_code": caller.consumer_code if caller else None,
-        "access_key": key,
-        "end_user": caller.end_user if caller else None,
-        "purpose": caller.purpose if caller else None,
-        "operation": pending.operation,
-        "target": pending.target,
-        "grant_id": outcome.grant.id if outcome.grant else None,
-        "method": call.method,
-        "path": call.path[:500],
-        "fields": outcome.fields,
-        "masking": outcome.masking,
-        "rows": outcome.rows,
-        "lookup": outcome.lookup,
-        "status": reply.status,
-        "outcome": slug,
-        "latency_ms": int((time.perf_counter() - call.started) * 1000),
-        "response_sha256": signing.body_digest(reply.body),
-    }
+    return reply, _storable(
+        {
+            "at": clock.now(),
+            "request_id": call.request_id,
+            "consumer_code": caller.consumer_code if caller else None,
+            "access_key": key,
+            "end_user": caller.end_user if caller else None,
+            "purpose": caller.purpose if caller else None,
+            "operation": pending.operation,
+            "target": pending.target,
+            "grant_id": outcome.grant.id if outcome.grant else None,
+            "method": call.method,
+            "path": call.path[:500],
+            "fields": outcome.fields,
+            "masking": outcome.masking,
+            "rows": outcome.rows,
+            "lookup": outcome.lookup,
+            "status": reply.status,
+            "outcome": slug,
+            "latency_ms": int((time.perf_counter() - call.started) * 1000),
+            "response_sha256": signing.body_digest(reply.body),
+        }
+    )
+
+
+def _storable(value: Any) -> Any:
+    """What a caller sent, as the log can keep it: a NUL (which no store keeps in text)
+    becomes U+FFFD, so that no call's request can fail the transaction it shares with
+    others."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(name): _storable(item) for name, item in value.items()}
+    return value
 
 
 def _refused(outcome: Outcome) -> Outcome:
