@@ -44,13 +44,6 @@ class CredentialView:
     revoked_at: datetime | None
     secret: str
 
-    def state(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None:
-            return "expired" if self.expires_at <= now else "rotating"
-        return "active"
-
 
 @dataclass(frozen=True)
 class FieldView:
@@ -71,11 +64,6 @@ class ResourceView:
     grade: str
     region_code: str
     fields: tuple[FieldView, ...]
-
-    @property
-    def region_field(self) -> str | None:
-        """The field rows are scoped by: the first one holding region codes."""
-        return next((item.name for item in self.fields if item.format == "region_code"), None)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from shuzhi.core.errors import ConfigurationError, RateLimited, ShuzhiError, Val
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.gateway import ledger, signing
 from shuzhi.gateway.access import STAMP_SQL, Access, Changed, Known, forget, same
+from shuzhi.gateway.queries import credential_state
 from shuzhi.gateway.rules import (
     BadSignature,
     ReplayedNonce,
@@ -149,7 +150,7 @@ def authenticate(access: Access, call: Call, *, settings: Settings) -> Caller:
     if credential is None:
         raise UnknownKey(f"access key {key[:40]!r} is not known")
     now = clock.now()
-    state = credential.state(now)
+    state = credential_state(credential)
     if state in ("revoked", "expired"):
         raise RevokedKey(f"access key {key} is {state}")
     if not credential.consumer_active:

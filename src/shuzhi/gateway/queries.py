@@ -107,7 +107,8 @@ def consumer_public(session: Session, item: Consumer) -> ConsumerPublic:
     )
 
 
-def credential_state(item: Credential) -> str:
+def credential_state(item: Any) -> str:
+    """A credential's state (the model, or a call's view of it)."""
     if item.revoked_at is not None:
         return "revoked"
     if item.expires_at is not None:

@@ -38,6 +38,7 @@ from shuzhi.gateway.rules import (
     Right,
     RightNotGranted,
 )
+from shuzhi.gateway.service import region_field
 from shuzhi.lake.engine import reader
 from shuzhi.lake.rules import literal, quote
 from shuzhi.lake.storage import Lake
@@ -96,7 +97,7 @@ def _region_filter(
     inside = access.region_path(resource.region_code) or ""
     if inside.startswith(access.region_path(grant.region_code) or "\0"):
         return "", []
-    column = resource.region_field
+    column = region_field(resource)
     if column is None:  # the application checks refuse this; a changed catalog could not
         raise GrantInactive(
             f"resource {resource.code} lost its region field; grant {grant.id} cannot be scoped"

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import date, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
@@ -208,8 +209,9 @@ def _region_within(session: Session, inner: str, outer: str) -> bool:
     return regions.get(session, inner).path.startswith(regions.get(session, outer).path)
 
 
-def region_field(resource: Resource) -> str | None:
-    """The field rows are scoped by: the resource's first field holding region codes."""
+def region_field(resource: Any) -> str | None:
+    """The field rows are scoped by: the resource's (or a call's view of it) first field
+    holding region codes."""
     for field in resource.fields:
         if field.format == "region_code":
             return field.name
