@@ -63,7 +63,11 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings.secret()  # production without a key stops here, not at the first login
         database.check_revision()
-        yield
+        stop_checkpoints = database.checkpoint_in_background(settings.database.checkpoint_seconds)
+        try:
+            yield
+        finally:
+            stop_checkpoints()
 
     app = FastAPI(
         title="shuzhi",

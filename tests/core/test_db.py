@@ -73,3 +73,42 @@ def test_nul_in_text_is_refused_on_every_backend(db: Database) -> None:
         )
     with db.session() as session, pytest.raises(NotFound):
         queries.department(session, "zj_nul")
+
+
+def test_a_server_checkpoints_in_the_background_not_in_a_commit(tmp_path: Path) -> None:
+    import time
+
+    from shuzhi.core.db import AUTOCHECKPOINT_PAGES, BACKSTOP_PAGES
+
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+
+    def autocheckpoint() -> int:
+        with database.engine.connect() as connection:
+            return connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+
+    assert autocheckpoint() == AUTOCHECKPOINT_PAGES
+    stop = database.checkpoint_in_background(0.05)
+    try:
+        # commits leave the log to the thread, checkpointing only far behind it
+        assert autocheckpoint() == BACKSTOP_PAGES
+        with database.driver_transaction() as driver:
+            driver.execute("CREATE TABLE t (n INTEGER, text TEXT)")
+        for n in range(200):
+            with database.driver_transaction() as driver:
+                driver.execute("INSERT INTO t VALUES (:n, :text)", {"n": n, "text": "x" * 2000})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = database.last_checkpoint
+            if found is not None and found[1] > 0 and found[2] == found[1]:
+                break
+            time.sleep(0.02)
+        busy, pages, copied = database.last_checkpoint or (1, 0, 0)
+        assert (busy, copied) == (0, pages) and pages > 0
+    finally:
+        stop()
+    assert autocheckpoint() == AUTOCHECKPOINT_PAGES
+    database.checkpoint_in_background(0)()  # 0: commits checkpoint, as SQLite does
+    assert autocheckpoint() == AUTOCHECKPOINT_PAGES
+    memory = Database("sqlite://")
+    memory.checkpoint_in_background(0.05)()
+    assert memory.last_checkpoint is None

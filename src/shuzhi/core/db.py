@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
@@ -17,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -36,8 +38,15 @@ NAMING = {
 }
 
 
+log = logging.getLogger("shuzhi.db")
+
 # anyio's default thread pool, where a server worker runs its requests
 SQLITE_POOL = 40
+# SQLite's own: the commit that takes the write-ahead log past this many pages copies it
+# into the database (a checkpoint, with its fsyncs), holding the writer's turn meanwhile
+AUTOCHECKPOINT_PAGES = 1000
+# with a checkpointer in the background, commits checkpoint only if it falls this far behind
+BACKSTOP_PAGES = 10_000
 
 
 class Base(DeclarativeBase):
@@ -93,12 +102,19 @@ class Database:
         # busy handler would sleep and retry. BEGIN IMMEDIATE still covers anyone else.
         self._write_lock = threading.Lock() if dialect.is_sqlite(self.engine) else None
         self._busy_timeout = settings.database.busy_timeout_ms / 1000
-        self._lock_path = (
-            Path(f"{parsed.database}.write-lock")
+        # the SQLite file, when the database is one
+        self._file = (
+            Path(parsed.database)
             if self._write_lock is not None and parsed.database not in (None, "", ":memory:")
             else None
         )
+        self._lock_path = Path(f"{self._file}.write-lock") if self._file is not None else None
         self._lock_handle: tuple[int, int] | None = None
+        self._autocheckpoint = AUTOCHECKPOINT_PAGES
+        # (busy, pages in the log, pages copied) of the last background checkpoint
+        self.last_checkpoint: tuple[int, int, int] | None = None
+        if self._file is not None:
+            event.listen(self.engine, "connect", self._set_autocheckpoint)
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(
             self.engine.execution_options(shuzhi_write=True), expire_on_commit=False
@@ -205,6 +221,47 @@ class Database:
                         "the database is busy with another writer; try again"
                     ) from None
                 time.sleep(0.0005)
+
+    def _set_autocheckpoint(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(self._autocheckpoint)}")
+
+    def checkpoint_in_background(self, every: float) -> Callable[[], None]:
+        """Copy SQLite's write-ahead log into the database from a thread of its own,
+        every ``every`` seconds, so that no request waits for it: SQLite otherwise runs
+        the checkpoint (and its fsyncs) inside the commit that fills the log, while that
+        commit still holds the writer's turn every other writer of every process waits
+        for. A passive checkpoint takes no writer's lock. Commits keep a backstop in case
+        this thread falls behind. Returns the function that stops it; nothing to do on
+        PostgreSQL or an in-memory database, or with ``every`` 0."""
+        if self._file is None or every <= 0:
+            return lambda: None
+        self._autocheckpoint = BACKSTOP_PAGES
+        self.engine.dispose()  # pooled connections reopen with the backstop
+        stopping = threading.Event()
+        database = self._file
+
+        def run() -> None:
+            connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+            try:
+                while not stopping.wait(every):
+                    try:
+                        row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        self.last_checkpoint = (int(row[0]), int(row[1]), int(row[2]))
+                    except sqlite3.Error as exc:  # the next round tries again
+                        log.warning("background checkpoint failed: %s", exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, name="shuzhi-checkpoint", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join(timeout=10)
+            self._autocheckpoint = AUTOCHECKPOINT_PAGES
+            self.engine.dispose()
+
+        return stop
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -52,6 +52,13 @@ class DatabaseSettings(Group):
         10_000, ge=0, description="SQLite: how long a writer waits for the lock before failing."
     )
     pool_size: int = Field(5, ge=1, description="PostgreSQL: connections kept in the pool.")
+    checkpoint_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="SQLite, in the server: how often a background thread copies the "
+        "write-ahead log into the database, so that no request's commit does it. "
+        "0: commits do it, as SQLite does by default.",
+    )
 
 
 class ServerSettings(Group):
