@@ -173,3 +173,45 @@ def test_an_engine_is_opened_by_its_name(lake: Lake) -> None:
     with pytest.raises(ValidationFailed, match="unknown engine 'oracle'") as caught:
         open_engine("oracle", lake, ["people"], settings=settings)
     assert caught.value.field == "engine"
+
+
+# a sort of 1.5 million strings: more than 64 MB holds
+SPILLING = (
+    "SELECT max(m) AS m FROM (SELECT m FROM (SELECT md5(range::VARCHAR) AS m "
+    "FROM range(2000000)) ORDER BY m LIMIT 1500000)"
+)
+
+
+def test_a_query_too_large_for_memory_spills_inside_the_lake_not_where_it_started(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    seen: list[list[str]] = []
+    with DuckDBEngine(lake, ["people"], memory_limit="64MB", threads=1) as engine:
+        folder = Path(
+            engine.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        )
+        assert folder.parent == lake.temp_dir
+        assert engine.run(SPILLING).num_rows == 1
+        seen.append(sorted(path.name for path in folder.iterdir()))
+    assert seen[0], "the sort did not spill: the test proves nothing"
+    assert not folder.exists()  # DuckDB removes its folder when the engine closes
+    assert not (elsewhere / ".tmp").exists()
+
+
+def test_the_shared_reader_spills_inside_the_lake(tmp_path: Path) -> None:
+    import os
+
+    from shuzhi.lake.engine import reader
+
+    settings = load_settings(data_dir=tmp_path / "data", lake={"memory_limit": "64MB"})
+    cursor = reader(settings)
+    try:
+        folder = Path(cursor.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+        assert folder == settings.lake_dir / ".tmp" / f"reads-{os.getpid()}"
+        assert cursor.execute(SPILLING).fetchall()[0][0] is not None
+        assert any(folder.iterdir())
+    finally:
+        cursor.close()

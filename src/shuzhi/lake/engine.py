@@ -8,7 +8,9 @@ opened (``read``), so a query and its lineage agree even while batches land.
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, Self
@@ -73,12 +75,15 @@ def open_engine(
 def connect(
     *, temp_dir: Path | None, memory_limit: str, threads: int | None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to ``temp_dir`` rather than exceed its memory."""
+    """An in-memory DuckDB that spills to ``temp_dir`` rather than exceed its memory
+    (DuckDB creates the folder when it first spills and removes it when closed, so each
+    connection needs one of its own). Without one it would spill to ``.tmp`` in the
+    working directory, wherever the process was started."""
     con = duckdb.connect(":memory:")
     # progress is the caller's to show; DuckDB's own bar would write to the terminal
     con.execute("SET enable_progress_bar = false")
     if temp_dir is not None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
+        temp_dir.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     if threads:
@@ -86,7 +91,7 @@ def connect(
     return con
 
 
-_readers: dict[tuple[str, int | None], duckdb.DuckDBPyConnection] = {}
+_readers: dict[tuple[Path, str, int | None], duckdb.DuckDBPyConnection] = {}
 _readers_lock = threading.Lock()
 
 
@@ -94,11 +99,15 @@ def reader(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A cursor on this process's one DuckDB for short reads of snapshots (a gateway
     page, an indicator's values), for the caller to close. Opening a DuckDB costs about
     25 ms, more than such a read; cursors share one safely across threads."""
-    key = (settings.lake.memory_limit, settings.lake.threads)
+    key = (settings.lake_dir, settings.lake.memory_limit, settings.lake.threads)
     with _readers_lock:
         con = _readers.get(key)
         if con is None:
-            con = _readers[key] = connect(temp_dir=None, memory_limit=key[0], threads=key[1])
+            con = _readers[key] = connect(
+                temp_dir=Lake(key[0]).temp_dir / f"reads-{os.getpid()}",
+                memory_limit=key[1],
+                threads=key[2],
+            )
         return con.cursor()
 
 
@@ -114,7 +123,11 @@ class DuckDBEngine:
         threads: int | None = None,
         read_only: bool = True,
     ) -> None:
-        self.con = connect(temp_dir=None, memory_limit=memory_limit, threads=threads)
+        self.con = connect(
+            temp_dir=lake.temp_dir / f"query-{uuid.uuid4().hex}",
+            memory_limit=memory_limit,
+            threads=threads,
+        )
         self._read: dict[str, str] = {}
         for code in codes:
             snapshot = lake.current(code)
