@@ -157,3 +157,39 @@ def test_a_process_that_kept_the_rules_sees_a_change_made_by_another(
     assert_problem(
         send(gateway, "zj_health_app", params=[("fields", "full_name")]), 403, "field-not-granted"
     )
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_worker_works_on_as_many_gateway_calls_at_once_as_it_has_threads_for_them(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """``gateway.threads``: the other calls wait their turn on the event loop."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    gateway.grant("zj_health_app")
+    state = gateway.http.app.state
+    state.settings = state.settings.model_copy(
+        update={"gateway": state.settings.gateway.model_copy(update={"threads": threads})}
+    )
+    real = reads.records
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    def slow(*args: Any, **kwargs: Any) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.3)
+            real(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(reads, "records", slow)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: send(gateway, "zj_health_app"), range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert most[0] == threads

@@ -162,6 +162,14 @@ class GatewaySettings(Group):
         description="How far a signed call's X-Shuzhi-Date may be from the server's clock; "
         "a nonce is remembered for twice as long.",
     )
+    threads: int = Field(
+        4,
+        ge=1,
+        description="Gateway calls a server worker works on at once (a service call waiting "
+        "for its upstream does not count); more wait their turn. The work is CPU-bound: "
+        "more threads than cores only make each call wait longer for the interpreter and "
+        "for the database writer.",
+    )
     page_size_default: int = Field(50, ge=1, description="Rows in a page unless asked.")
     page_size_max: int = Field(500, ge=1, description="Most rows a page may ask for.")
     decision_days: int = Field(

@@ -7,11 +7,15 @@ lands in the access log.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from shuzhi.api import problems
 from shuzhi.core.context import current_request_id
@@ -72,8 +76,29 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
+# event loop → the turns of its gateway calls (a limiter belongs to one loop)
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turns(threads: int) -> CapacityLimiter:
+    """How many gateway calls this worker runs at once (``gateway.threads``): the rest
+    wait on the event loop rather than crowd the interpreter and the writer's turn."""
+    loop = asyncio.get_running_loop()
+    found = _TURNS.get(loop)
+    if found is None or found.total_tokens != threads:
+        found = _TURNS[loop] = CapacityLimiter(threads)
+    return found
+
+
 async def _serve(
-    request: Request, *, operation: str, target: str | None, work: Callable[..., None]
+    request: Request,
+    *,
+    operation: str,
+    target: str | None,
+    work: Callable[..., None],
+    upstream: bool = False,
 ) -> Response:
     database = request.app.state.database
     settings = request.app.state.settings
@@ -93,15 +118,20 @@ async def _serve(
             raise TooLarge(f"a gateway call's body is at most {BODY_MAX // 1024} KiB")
         work(access, caller, outcome, settings=settings)
 
-    reply = await run_in_threadpool(
-        calls.serve,
-        database,
-        call,
-        operation=operation,
-        target=target,
-        work=checked,
-        refuse=_refuse,
-        settings=settings,
+    reply = await anyio.to_thread.run_sync(
+        functools.partial(
+            calls.serve,
+            database,
+            call,
+            operation=operation,
+            target=target,
+            work=checked,
+            refuse=_refuse,
+            settings=settings,
+        ),
+        # a service call mostly waits for its upstream: it takes a thread of the
+        # shared pool, not one of the gateway's turns
+        limiter=None if upstream else _turns(settings.gateway.threads),
     )
     return Response(
         content=reply.body,
@@ -202,7 +232,7 @@ async def call_service(code: str, path: str, request: Request) -> Response:
             settings=settings,
         )
 
-    return await _serve(request, operation="call", target=code[:64], work=work)
+    return await _serve(request, operation="call", target=code[:64], work=work, upstream=True)
 
 
 # one route per method, so that each has its own operation in the OpenAPI document
