@@ -240,3 +240,44 @@ def test_the_worker_runs_the_delivery_job(world: World) -> None:
         publish(world.database)
         assert jobs["notify.deliver"](world.database, "host:1") == 1
         assert len(endpoint.received) == 1
+
+
+def test_a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(
+    world: World, frozen: Frozen
+) -> None:
+    def delivered_with(webhook_id: int) -> tuple[str, str, bytes]:
+        publish(world.database, "problem.assigned", PAYLOAD)
+        assert service.run_due(world.database).delivered == 1
+        got = endpoint.received[-1]
+        return got.headers["x-shuzhi-signature"], got.headers["x-shuzhi-timestamp"], got.body
+
+    def rotate(webhook_id: int, hours: int) -> str:
+        with world.database.transaction() as session:
+            return service.rotate_secret(
+                session,
+                actor=SYSTEM,
+                webhook_id=webhook_id,
+                settings=load_settings(loop={"webhook_overlap_hours": hours}),
+            )[1]
+
+    with receiving() as endpoint:
+        webhook_id, old = add_webhook(world.database, endpoint.url)
+        new = rotate(webhook_id, 24)
+        header, stamp, body = delivered_with(webhook_id)
+        assert header.count("sha256=") == 2
+        for secret in (new, old):  # a receiver on either secret accepts it
+            assert verify_signature(secret, stamp, body, header, now=frozen.moment)
+        assert not verify_signature("wrong", stamp, body, header, now=frozen.moment)
+        assert verify_signature(new, stamp, body, header.split(",")[0], now=frozen.moment)
+
+        frozen.advance(24 * 3600 + 1)  # the overlap is over: the new secret alone
+        header, stamp, body = delivered_with(webhook_id)
+        assert header.count("sha256=") == 1
+        assert verify_signature(new, stamp, body, header, now=frozen.moment)
+        assert not verify_signature(old, stamp, body, header, now=frozen.moment)
+
+        newest = rotate(webhook_id, 0)  # no overlap: the old secret stops at once
+        header, stamp, body = delivered_with(webhook_id)
+        assert header.count("sha256=") == 1
+        assert verify_signature(newest, stamp, body, header, now=frozen.moment)
+        assert not verify_signature(new, stamp, body, header, now=frozen.moment)

@@ -175,7 +175,8 @@ def list_webhooks(json: JsonOption = False) -> None:
 
 @webhooks_app.command("rotate")
 def rotate_webhook(webhook: WebhookRef, json: JsonOption = False) -> None:
-    """A new signing secret, used from the next delivery on; the old one stops at once."""
+    """A new signing secret, used from the next delivery on; the old one signs beside it
+    for loop.webhook_overlap_hours (24)."""
     with writing() as (session, actor):
         found, secret = service.rotate_secret(session, actor=actor, webhook_id=webhook)
         issued = WebhookIssued(

@@ -292,6 +292,12 @@ class LoopSettings(Group):
     webhook_timeout_seconds: float = Field(
         5.0, gt=0, description="How long one webhook delivery may take."
     )
+    webhook_overlap_hours: int = Field(
+        24,
+        ge=0,
+        description="How long a rotated webhook secret keeps signing deliveries beside the "
+        "new one (each delivery then carries both signatures).",
+    )
     webhook_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts (host or host:port) webhooks may be registered for; empty: any.",

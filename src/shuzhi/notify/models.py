@@ -42,6 +42,10 @@ class Webhook(Base):
     # event names (problem.assigned, …) or "*" for every one
     events: Mapped[list[str]] = mapped_column(JSONType, default=list)
     salt: Mapped[str] = mapped_column(String(64), info={"secret": True})
+    # the salt before the last rotation: its secret signs deliveries beside the new one
+    # until ``previous_until``, so that a receiver can switch secrets without losing any
+    previous_salt: Mapped[str | None] = mapped_column(String(64), info={"secret": True})
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

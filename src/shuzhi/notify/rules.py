@@ -11,6 +11,14 @@ key), ``timestamp`` the header's value, and ``body`` the request body exactly as
 (UTF-8 JSON). A receiver recomputes the signature, compares it in constant time, and
 refuses a timestamp far from its own clock (a replayed request). ``verify_signature``
 does all three with the standard library only.
+
+For a while after the secret is rotated (``loop.webhook_overlap_hours``) the header
+carries two signatures, the new secret's first, separated by a comma::
+
+    X-Shuzhi-Signature: sha256=<with the new secret>, sha256=<with the old one>
+
+A receiver accepts the delivery when one of them is its secret's, so it can switch to the
+new secret at any time within the overlap without refusing a delivery.
 """
 
 from __future__ import annotations
@@ -105,10 +113,12 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-def sign(secret: str, timestamp: str, body: str | bytes) -> str:
-    """The ``X-Shuzhi-Signature`` header of a body sent at ``timestamp``."""
+def sign(secret: str, timestamp: str, body: str | bytes, *, previous: str | None = None) -> str:
+    """The ``X-Shuzhi-Signature`` header of a body sent at ``timestamp``; with the
+    ``previous`` secret's signature after it, while a rotation overlaps."""
     text = timestamp.encode() + b"." + _as_bytes(body)
-    return SIGNATURE_PREFIX + hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+    header = SIGNATURE_PREFIX + hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+    return header if previous is None else f"{header}, {sign(previous, timestamp, body)}"
 
 
 def verify_signature(
@@ -120,9 +130,10 @@ def verify_signature(
     tolerance_seconds: float | None = TOLERANCE_SECONDS,
     now: datetime | None = None,
 ) -> bool:
-    """For receivers: whether ``header`` signs ``body`` at ``timestamp`` with ``secret``,
-    and the timestamp lies within ``tolerance_seconds`` of ``now`` (the system clock; None
-    skips the check, for a stored request checked later)."""
+    """For receivers: whether ``header`` (one signature, or several separated by commas
+    while a rotation overlaps) signs ``body`` at ``timestamp`` with ``secret``, and the
+    timestamp lies within ``tolerance_seconds`` of ``now`` (the system clock; None skips
+    the check, for a stored request checked later)."""
     if tolerance_seconds is not None:
         try:
             sent = datetime.strptime(timestamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
@@ -133,4 +144,7 @@ def verify_signature(
     # compare_digest takes ASCII text only; anything else is no signature of ours
     if not header.isascii():
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header.strip().lower())
+    expected = sign(secret, timestamp, body)
+    # every one compared, so that the time taken does not tell which matched
+    matches = [hmac.compare_digest(expected, part.strip().lower()) for part in header.split(",")]
+    return any(matches)

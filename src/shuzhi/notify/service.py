@@ -219,9 +219,13 @@ def register_webhook(
 def rotate_secret(
     session: Session, *, actor: Actor, webhook_id: int | str, settings: Settings | None = None
 ) -> tuple[Webhook, str]:
-    """A new secret, at once: the next delivery is signed with it, none with the old."""
+    """A new secret, at once: the next delivery is signed with it, and for
+    ``loop.webhook_overlap_hours`` with the old one beside it."""
     settings = settings or get_settings()
     webhook = queries.webhook(session, actor=actor, ref=webhook_id)
+    overlap = timedelta(hours=settings.loop.webhook_overlap_hours)
+    webhook.previous_salt = webhook.salt if overlap else None
+    webhook.previous_until = clock.now() + overlap if overlap else None
     webhook.salt = secrets.token_hex(16)
     audit.record(
         session,
@@ -317,6 +321,7 @@ class Outgoing:
     delivery_id: int
     url: str
     salt: str
+    previous_salt: str | None  # a rotated secret's, while it still signs
     event: str
     body: bytes
     attempts: int
@@ -366,6 +371,11 @@ def _claim(db: Database, delivery_id: int, lease: timedelta) -> Outgoing | None:
             delivery_id=delivery.id,
             url=webhook.url,
             salt=webhook.salt,
+            previous_salt=(
+                webhook.previous_salt
+                if webhook.previous_until is not None and now < webhook.previous_until
+                else None
+            ),
             event=delivery.event,
             body=body_of(delivery),
             attempts=delivery.attempts,
@@ -471,13 +481,18 @@ def attempt(db: Database, *, delivery_id: int, settings: Settings | None = None)
         return None
     sent_at = timestamp(clock.now())
     secret = derive_secret(settings.secret(), salt=outgoing.salt)
+    previous = (
+        derive_secret(settings.secret(), salt=outgoing.previous_salt)
+        if outgoing.previous_salt
+        else None
+    )
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "shuzhi-webhooks",
         HEADER_EVENT: outgoing.event,
         HEADER_DELIVERY: str(outgoing.delivery_id),
         HEADER_TIMESTAMP: sent_at,
-        HEADER_SIGNATURE: sign(secret, sent_at, outgoing.body),
+        HEADER_SIGNATURE: sign(secret, sent_at, outgoing.body, previous=previous),
     }
     try:
         status, error = post(outgoing.url, outgoing.body, headers, timeout)

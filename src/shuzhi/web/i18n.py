@@ -57,8 +57,9 @@ ZH: dict[str, str] = {
     ),
     "Send a test event": "发送测试事件",
     "Rotate the secret": "轮换密钥",
-    "Rotating gives a new secret at once; the old one signs nothing more.": (
-        "轮换后立即启用新密钥，旧密钥不再用于签名。"
+    "Rotating gives a new secret at once; the old one signs beside it for a while, so that "
+    "the receiver can switch.": (
+        "轮换后立即启用新密钥；旧密钥在过渡期内仍一并签名，便于接收方切换。"
     ),
     "Test event delivered.": "测试事件已送达。",
     "Test event not delivered: {error}": "测试事件未送达：{error}",

@@ -89,7 +89,8 @@ def get_webhook(webhook_id: IdPath, session: SessionDep, actor: ActorDep) -> Web
 
 @router.post("/{webhook_id}/rotate", response_model=WebhookIssued)
 def rotate_secret(webhook_id: IdPath, database: DatabaseDep, actor: ActorDep) -> WebhookIssued:
-    """A new signing secret, in this answer only; the old one stops at once."""
+    """A new signing secret, in this answer only; the old one signs beside it for
+    loop.webhook_overlap_hours (24)."""
     with database.transaction() as session:
         webhook, secret = service.rotate_secret(session, actor=actor, webhook_id=webhook_id)
         public = queries.webhooks_public(session, [webhook])[0]
