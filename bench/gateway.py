@@ -44,9 +44,13 @@ def prepare(work: Path, rows: int) -> dict:
     """The data directory: a published resource of ``rows`` people loaded into the lake,
     a consumer with a key and an unlimited grant. Reused when it exists."""
     state = work / "credential.json"
-    if state.exists():
-        return json.loads(state.read_text())
     os.environ["SHUZHI_DATA_DIR"] = str(work / "data")
+    if state.exists():
+        # a directory kept from an earlier release: its database takes the new migrations
+        from shuzhi.core.db import get_database
+
+        get_database().upgrade("head")
+        return json.loads(state.read_text())
     import duckdb
 
     from shuzhi.catalog import service as catalog
