@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -70,6 +71,7 @@ def test_webhooks_over_the_api(client: TestClient, sqlite_world: World) -> None:
         assert listed["count"] == 1 and secret not in str(listed)
         one = client.get(f"{WEBHOOKS}/{issued['id']}", headers=admin).json()
         assert "secret" not in one and one["events"] == ["problem.assigned"]
+        assert one["old_secret_until"] is None  # never rotated
 
         tested = client.post(f"{WEBHOOKS}/{issued['id']}/test", headers=admin).json()
         assert tested["state"] == "delivered" and tested["next_at"] is None
@@ -80,6 +82,10 @@ def test_webhooks_over_the_api(client: TestClient, sqlite_world: World) -> None:
 
         rotated = client.post(f"{WEBHOOKS}/{issued['id']}/rotate", headers=admin).json()
         assert rotated["secret"] != secret
+        until = datetime.fromisoformat(rotated["old_secret_until"])
+        assert timedelta(hours=23) < until - datetime.now(UTC) <= timedelta(hours=24)
+        shown_one = client.get(f"{WEBHOOKS}/{issued['id']}", headers=admin).json()
+        assert shown_one["old_secret_until"] == rotated["old_secret_until"]
         publish(sqlite_world.database)
         service.run_due(sqlite_world.database)
         newest = endpoint.received[-1]

@@ -89,6 +89,8 @@ def test_an_operator_registers_tests_and_removes_a_webhook(sqlite_world: World) 
 
         rotated = cli_json("webhooks", "rotate", "dudu")
         assert rotated["secret"] != issued["secret"]
+        assert rotated["old_secret_until"] is not None
+        assert "The old secret signs beside it until" in cli("webhooks", "rotate", "dudu").stdout
         assert cli_json("webhooks", "disable", "dudu")["active"] is False
         assert cli_json("webhooks", "enable", "dudu")["active"] is True
         assert cli_json("webhooks", "remove", "dudu") == {

@@ -11,7 +11,8 @@ from datetime import timedelta
 from shuzhi.core import plugins
 from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import load_settings
-from shuzhi.notify import service
+from shuzhi.notify import queries, service
+from shuzhi.notify.models import Webhook
 from shuzhi.notify.rules import verify_signature
 from tests.conftest import World
 from tests.notify.conftest import Frozen
@@ -270,7 +271,12 @@ def test_a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(
         assert not verify_signature("wrong", stamp, body, header, now=frozen.moment)
         assert verify_signature(new, stamp, body, header.split(",")[0], now=frozen.moment)
 
+        with world.database.session() as session:
+            hook = session.get(Webhook, webhook_id)
+            assert queries.old_secret_until(hook) == frozen.moment + timedelta(hours=24)
         frozen.advance(24 * 3600 + 1)  # the overlap is over: the new secret alone
+        with world.database.session() as session:
+            assert queries.old_secret_until(session.get(Webhook, webhook_id)) is None
         header, stamp, body = delivered_with(webhook_id)
         assert header.count("sha256=") == 1
         assert verify_signature(new, stamp, body, header, now=frozen.moment)

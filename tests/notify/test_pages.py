@@ -109,6 +109,7 @@ def test_the_webhooks_page_shows_the_secret_once(client: TestClient, sqlite_worl
         assert api["data"][0]["events"] == ["problem.assigned", "problem.closed"]
 
         detail = client.get(f"/webhooks/{webhook_id}")
+        assert 'data-testid="old-secret-until"' not in detail.text  # never rotated
         csrf = csrf_of(detail.text)
         tested = client.post(f"/webhooks/{webhook_id}/test", data={"csrf": csrf})
         assert flashed(tested.text) == "测试事件已送达。"
@@ -117,7 +118,9 @@ def test_the_webhooks_page_shows_the_secret_once(client: TestClient, sqlite_worl
         rotated = client.post(f"/webhooks/{webhook_id}/rotate", data={"csrf": csrf})
         assert rotated.headers["cache-control"] == "no-store"
         assert _text_of(rotated.text, "issued-secret") not in (secret, "")
-        assert secret not in client.get(f"/webhooks/{webhook_id}").text
+        after = client.get(f"/webhooks/{webhook_id}").text
+        assert secret not in after
+        assert 'data-testid="old-secret-until"' in after and "旧密钥签名截至" in after
 
 
 def test_a_refused_webhook_comes_back_with_the_reason(

@@ -129,6 +129,10 @@ def _print_issued(issued: WebhookIssued, json: bool) -> None:
         return
     typer.echo(f"webhook {issued.id} {issued.name} → {issued.url}")
     typer.echo(f"secret  {issued.secret}")
+    if issued.old_secret_until is not None:
+        typer.echo(
+            f"The old secret signs beside it until {issued.old_secret_until:%Y-%m-%d %H:%M} UTC."
+        )
     typer.echo("The secret is shown this once; keep it in the receiving system's secret store.")
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from shuzhi.core import clock
 from shuzhi.core.errors import NotFound, Unauthenticated, ValidationFailed
 from shuzhi.core.permissions import Actor, require
 from shuzhi.notify.models import Delivery, Notification, Webhook
@@ -118,6 +121,12 @@ def delivery_counts(session: Session, webhook_ids: list[int]) -> dict[int, dict[
     return counts
 
 
+def old_secret_until(item: Webhook) -> datetime | None:
+    """Until when a rotated secret still signs beside the new one; None once it does not."""
+    until = item.previous_until
+    return until if item.previous_salt and until is not None and clock.now() < until else None
+
+
 def webhook_public(item: Webhook, counts: dict[str, int] | None = None) -> WebhookPublic:
     counts = counts or {}
     return WebhookPublic(
@@ -131,6 +140,7 @@ def webhook_public(item: Webhook, counts: dict[str, int] | None = None) -> Webho
         pending=counts.get(DeliveryState.pending, 0) + counts.get(DeliveryState.sending, 0),
         delivered=counts.get(DeliveryState.delivered, 0),
         failed=counts.get(DeliveryState.failed, 0),
+        old_secret_until=old_secret_until(item),
     )
 
 

@@ -80,6 +80,9 @@ class WebhookPublic(BaseModel):
     pending: int = Field(description="deliveries waiting or being sent")
     delivered: int
     failed: int
+    old_secret_until: datetime | None = Field(
+        None, description="after a rotation: until when the old secret signs beside the new one"
+    )
 
 
 class WebhookIssued(WebhookPublic):

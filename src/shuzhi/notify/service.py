@@ -371,11 +371,7 @@ def _claim(db: Database, delivery_id: int, lease: timedelta) -> Outgoing | None:
             delivery_id=delivery.id,
             url=webhook.url,
             salt=webhook.salt,
-            previous_salt=(
-                webhook.previous_salt
-                if webhook.previous_until is not None and now < webhook.previous_until
-                else None
-            ),
+            previous_salt=webhook.previous_salt if queries.old_secret_until(webhook) else None,
             event=delivery.event,
             body=body_of(delivery),
             attempts=delivery.attempts,

@@ -62,6 +62,7 @@ ZH: dict[str, str] = {
         "轮换后立即启用新密钥；旧密钥在过渡期内仍一并签名，便于接收方切换。"
     ),
     "Test event delivered.": "测试事件已送达。",
+    "Old secret signs until": "旧密钥签名截至",
     "Test event not delivered: {error}": "测试事件未送达：{error}",
     "Deliveries": "推送记录",
     "Id": "编号",
