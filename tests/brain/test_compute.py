@@ -228,6 +228,25 @@ def test_unknown_indicator_and_cycles_are_refused(brain_db: Database) -> None:
         define(brain_db, [derived("d3", "__import__('os')")])
 
 
+def test_a_derived_indicator_may_name_one_further_down_the_file(brain_db: Database) -> None:
+    import yaml
+
+    def derived(code: str, expression: str) -> dict:
+        return {"code": code, "name": f"派生{code}", "system": "grassroots", "owner": "zj_gat",
+                "measure": {"kind": "derived", "expression": expression}}  # fmt: skip
+
+    text = yaml.safe_dump(
+        {"indicators": [derived("d_top", "d_mid * 2"), derived("d_mid", "cases + 1")]},
+        allow_unicode=True,
+    )
+    with brain_db.transaction() as session:
+        result = service.apply(session, actor=SYSTEM, text=text, source="forward.yaml")
+    assert result.created == ["d_top", "d_mid"]  # as the file lists them
+    service.compute(brain_db, actor=SYSTEM)
+    assert value("d_mid", SHANGCHENG, "month", JAN) == 11
+    assert value("d_top", SHANGCHENG, "month", JAN) == 22
+
+
 def test_applying_the_same_file_twice_changes_nothing(brain_db: Database) -> None:
     import yaml
 

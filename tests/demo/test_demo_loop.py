@@ -18,12 +18,15 @@ from sqlalchemy import func, select
 from shuzhi.brain.models import EarlyWarning
 from shuzhi.core import workflow
 from shuzhi.core.db import Database, get_database, reset_database
+from shuzhi.core.enums import Light, System
 from shuzhi.core.errors import InvalidTransition
 from shuzhi.core.models import WorkflowTransition
+from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import load_settings, reset_settings
 from shuzhi.demo.build import DEMO_PASSWORD, build
 from shuzhi.demo.loop import LOOP_LOGINS, reform_specs
 from shuzhi.loop import ledger, queries
+from shuzhi.loop.cockpit import overview
 from shuzhi.loop.models import Evidence, Milestone, Problem, Reform, ReformVersion
 from shuzhi.loop.rules import PROBLEM, Batch, Channel
 from shuzhi.loop.schemas import ProblemAction
@@ -189,6 +192,26 @@ def test_a_problem_is_not_verified_while_its_warning_fires(demo: Any) -> None:
             action=ProblemAction(transition="verify"))  # fmt: skip
     with db.session() as session:
         assert session.get(Problem, waiting.id).state == "closure_requested"  # type: ignore[union-attr]
+
+
+def test_every_system_tile_of_the_cockpit_has_lit_key_indicators(
+    demo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The six systems and grassroots governance each show key indicators (those with a
+    target) for the province, every one of them with a light, none without data."""
+    db, _, folder = demo
+    monkeypatch.setenv("SHUZHI_DATA_DIR", str(folder / "data"))
+    reset_settings()
+    try:
+        with db.session() as session:
+            tiles = overview(session, actor=SYSTEM).tiles
+    finally:
+        reset_settings()
+    assert [tile.system for tile in tiles] == [system.value for system in System]
+    for tile in tiles:
+        assert tile.key_indicators > 0, tile.system
+        assert tile.lights[Light.no_data.value] == 0, tile.system
+        assert tile.light in (Light.green.value, Light.yellow.value, Light.red.value)
 
 
 def test_the_liaisons_log_in_and_are_listed(demo: Any) -> None:

@@ -208,13 +208,20 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
     except ShuzhiError as exc:
         raise type(exc)(f"{source}: {exc.detail}") from None
     result = ApplyResult(created=[], updated=[], unchanged=[])
-    for spec in specs:
-        existed = session.scalar(select(Indicator.id).where(Indicator.code == spec.code))
-        try:
-            _, changed = save(session, actor=actor, spec=spec)
-        except ShuzhiError as exc:
-            raise type(exc)(f"{source}: indicator {spec.code}: {exc.detail}") from None
-        _tally(result, spec.code, existed=existed is not None, changed=changed)
+    by_code = {spec.code: spec for spec in specs}
+    # saved inputs first (each save checks against what is stored), reported in file order
+    position = {code: index for index, code in enumerate(by_code)}
+    for layer in computing.layers(by_code):
+        for code in sorted(layer, key=position.__getitem__):
+            spec = by_code[code]
+            existed = session.scalar(select(Indicator.id).where(Indicator.code == code))
+            try:
+                _, changed = save(session, actor=actor, spec=spec)
+            except ShuzhiError as exc:
+                raise type(exc)(f"{source}: indicator {code}: {exc.detail}") from None
+            _tally(result, code, existed=existed is not None, changed=changed)
+    for bucket in (result.created, result.updated, result.unchanged):
+        bucket.sort(key=position.__getitem__)
     return result
 
 
