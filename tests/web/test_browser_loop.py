@@ -124,7 +124,7 @@ def test_the_whole_loop_once_in_the_browser(
         page.get_by_test_id("transition-accept").click()
         expect(page.get_by_test_id("flash")).to_have_text("签收整改：已完成。")
         expect(page.get_by_test_id("state")).to_have_text("整改中")
-        expect(page.get_by_test_id("blocked-request_closure")).to_contain_text("needs evidence")
+        expect(page.get_by_test_id("blocked-request_closure")).to_contain_text("须有佐证材料")
 
         page.get_by_test_id("evidence-file").set_input_files(
             files=[{"name": "整改报告.txt", "mimeType": "text/plain", "buffer": EVIDENCE}]
@@ -149,10 +149,10 @@ def test_the_whole_loop_once_in_the_browser(
 
         log_in(page, "supervisor", PASSWORD)
         page.goto(f"/problems/{problem_id}")
-        expect(page.get_by_test_id("blocked-verify")).to_contain_text("still firing")
+        expect(page.get_by_test_id("blocked-verify")).to_contain_text("仍处于“预警中”")
         page.get_by_test_id("transition-verify").click()
         expect(page.get_by_test_id("flash")).to_contain_text(
-            "is still firing: the problem closes only once the indicator has recovered"
+            "仍处于“预警中”：指标恢复后问题方可销号"
         )
         expect(page.get_by_test_id("state")).to_have_text("申请销号")
         assert errors == []

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from shuzhi.catalog.models import Resource
 from shuzhi.core.standards import credit_code_check
 from shuzhi.orgs.models import Department
+from shuzhi.web.session import LANG_COOKIE
 from tests.conftest import World, resource_doc
 from tests.web.support import csrf_of, flashed, login
 
@@ -60,7 +61,7 @@ def test_bad_department_input_is_reported_and_creates_nothing(
         ({"credit_code": "11330000MB01234567"}, "GB 32100"),
         ({"region": "339999"}, "339999"),
         ({"code": "Bad Code"}, "code"),
-        ({"code": "zj_gat"}, "already exists"),
+        ({"code": "zj_gat"}, "部门 zj_gat 已存在"),
     ):
         page = client.post("/departments", data=department_form(csrf, **overrides))
         assert fragment in page.text, overrides
@@ -76,7 +77,14 @@ def test_a_data_officer_cannot_create_departments(client: TestClient, sqlite_wor
 
     refused = client.post("/departments", data=department_form(csrf_of(page.text)))
 
-    assert "may not orgs.manage_departments" in refused.text
+    assert "gat_officer 无权对部门 zj_tyj 执行 orgs.manage_departments" in refused.text
+    assert count(sqlite_world, Department) == before
+    # the same refusal, for a reader of English, in the words the API and the CLI use
+    client.cookies.set(LANG_COOKIE, "en")
+    refused = client.post("/departments", data=department_form(csrf_of(page.text)))
+    assert flashed(refused.text) == (
+        "gat_officer may not orgs.manage_departments on department zj_tyj"
+    )
     assert count(sqlite_world, Department) == before
 
 
@@ -112,7 +120,7 @@ def test_a_bad_yaml_file_is_refused_whole(client: TestClient, sqlite_world: Worl
 
     page = upload(client, csrf, "mixed.yaml", document)
 
-    assert "mixed.yaml: resource gat_two" in page
+    assert "mixed.yaml：数据资源 gat_two：" in page
     assert count(sqlite_world, Resource) == 0
 
 

@@ -217,10 +217,11 @@ def test_an_unconditional_resource_is_granted_at_once(client: TestClient, provin
     ("overrides", "message", "status"),
     [
         ({"purpose_code": "有 空格"}, "purpose_code", 422),
-        ({"fields": []}, "fields", 422),
-        ({"clear_fields": ["mobile"]}, "'mobile' is asked in clear but not among the fields", 422),
+        # a service's refusal in the page's language
+        ({"fields": []}, "'full_name' 申请明文，但不在所申请的字段中", 422),
+        ({"clear_fields": ["mobile"]}, "'mobile' 申请明文，但不在所申请的字段中", 422),
         ({"region": "320000"}, "unknown region code '320000'", 404),
-        ({"valid_until": "2000-01-01"}, "valid_until", 422),
+        ({"valid_until": "2000-01-01"}, "有效期止须不早于今天", 422),
         ({"consumer": "gat_case_app"}, "no consumer 'gat_case_app'", 404),
     ],
 )
@@ -325,7 +326,7 @@ def test_reject_needs_a_reason(client: TestClient, province: World) -> None:
     login(client, "gat_officer")
 
     refused = post(client, f"{page_url}/reject", page_url, comment="  ")
-    assert "needs a comment" in (flashed(refused) or "")
+    assert "须填写理由" in (flashed(refused) or "")
     assert state_of(province, Application, application_id) == "pending"
 
     done = post(client, f"{page_url}/reject", page_url, comment="用途与共享条件不符")
@@ -341,7 +342,7 @@ def test_the_consumer_side_withdraws(client: TestClient, province: World) -> Non
     assert 'data-testid="transition-approve"' not in client.get(page_url).text
     # deciding is the provider's, whatever the form says
     refused = post(client, f"{page_url}/approve", page_url)
-    assert flashed(refused) and "may not" in (flashed(refused) or "")
+    assert "无权对共享申请 1 执行 gateway.decide" in (flashed(refused) or "")
     assert state_of(province, Application, application_id) == "pending"
 
     done = post(client, f"{page_url}/withdraw", page_url)
@@ -385,7 +386,7 @@ def test_suspend_needs_a_comment_and_resume_restores(client: TestClient, provinc
     assert 'data-testid="transition-resume"' not in page
 
     refused = post(client, f"{page_url}/suspend", page_url, comment="")
-    assert "needs a comment" in (flashed(refused) or "")
+    assert "须填写理由" in (flashed(refused) or "")
     assert state_of(province, Grant, grant_id) == "active"
 
     suspended = post(client, f"{page_url}/suspend", page_url, comment="核查调用异常")
@@ -397,7 +398,7 @@ def test_suspend_needs_a_comment_and_resume_restores(client: TestClient, provinc
     assert section(resumed, "state").endswith("有效")
 
     refused = post(client, f"{page_url}/revoke", page_url)
-    assert "needs a comment" in (flashed(refused) or "")
+    assert "须填写理由" in (flashed(refused) or "")
     assert state_of(province, Grant, grant_id) == "active"
 
 
@@ -469,7 +470,7 @@ def test_only_consumer_managers_register_systems(client: TestClient, province: W
         name="案件办理系统",
         department="zj_gat",
     )
-    assert "may not" in (flashed(refused) or "")
+    assert "无权" in (flashed(refused) or "")
     assert count(province, Consumer) == 1
 
     login(client, "wjw_officer")

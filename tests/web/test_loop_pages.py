@@ -320,12 +320,12 @@ def test_a_transition_without_permission_is_refused_and_changes_nothing(
     assert "action-accept" not in page  # not offered...
     answer = fire(supervisor, site.warned, "accept")  # ...and refused when posted anyway
     assert answer.status_code == 200
-    assert "may not loop.rectify" in (flashed(answer.text) or "")
+    assert "无权对问题 1 执行 loop.rectify" in (flashed(answer.text) or "")
     assert state_of(site.db, site.warned) == "assigned"
     assert len(re.findall(r"<tr data-transition=", answer.text)) == 1  # only the assignment
     viewer = open_client("viewer")
     answer = fire(viewer, site.audit, "close")
-    assert "may not loop.assign" in (flashed(answer.text) or "")
+    assert "执行 loop.assign" in (flashed(answer.text) or "")
     assert state_of(site.db, site.audit) == "assigned"
     # a form without its token is refused before anything is read
     refused = viewer.post(f"/problems/{site.warned}/transitions", data={"transition": "accept"})
@@ -342,9 +342,9 @@ def test_evidence_then_closure_requested_then_verification_refused_while_the_war
     assert flashed(answer.text) == "签收整改：已完成。"
     assert state_of(site.db, site.warned) == "rectifying"
     # asking for closure is shown with the rule that forbids it until there is evidence
-    assert "closure needs evidence" in text_of(answer.text, "blocked-request_closure")
+    assert "申请销号须有佐证材料" in text_of(answer.text, "blocked-request_closure")
     refused = fire(officer, site.warned, "request_closure")
-    assert "closure needs evidence" in (flashed(refused.text) or "")
+    assert "无法对问题 1 申请销号：申请销号须有佐证材料" in (flashed(refused.text) or "")
     assert state_of(site.db, site.warned) == "rectifying"
 
     empty = post(
@@ -384,11 +384,11 @@ def test_evidence_then_closure_requested_then_verification_refused_while_the_war
     supervisor = open_client("supervisor")
     page = supervisor.get(f"/problems/{site.warned}").text
     assert "整改不完成，预警不变色" in text_of(page, "warning-blocks")
-    assert "still firing" in text_of(page, "blocked-verify")
+    assert "仍处于“预警中”" in text_of(page, "blocked-verify")
     assert "evidence-form" not in page  # a verifier does not rectify
     refused = fire(supervisor, site.warned, "verify")
     message = flashed(refused.text) or ""
-    assert f"its warning {site.warning_id} is still firing" in message
+    assert f"其预警 {site.warning_id} 仍处于“预警中”" in message
     assert state_of(site.db, site.warned) == "closure_requested"
 
 
@@ -403,7 +403,7 @@ def test_the_reform_office_assigns_and_a_reassignment_needs_a_reason(
     assert text_of(answer.text, "department") == "杭州市卫生健康委员会"
     assert '<time datetime="2030-06-30">' in answer.text
     refused = fire(reform, site.inspection, "reassign", department="zj_wjw")
-    assert "reassign needs a comment" in (flashed(refused.text) or "")
+    assert "“改派”须填写理由" in (flashed(refused.text) or "")
     moved = fire(reform, site.inspection, "reassign", department="zj_wjw", comment="职责归省级")
     assert flashed(moved.text) == "改派：已完成。"
     assert text_of(moved.text, "department") == "浙江省卫生健康委员会"

@@ -84,7 +84,7 @@ def test_a_department_admin_cannot_reach_outside_its_department(
         data={"csrf": csrf, "role": "platform_admin", "department": "zj_gat"},
         follow_redirects=True,
     )
-    assert "cannot grant platform_admin" in escalate.text
+    assert "不能在该范围授予 platform_admin" in escalate.text
     assert ("platform_admin", "zj_gat") not in grants(sqlite_world, "gat_officer")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import string
 from html import unescape
 from pathlib import Path
 
@@ -11,11 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from shuzhi import web
+from shuzhi.brain.rules import WARNING
 from shuzhi.catalog import service as catalog
 from shuzhi.catalog.models import Resource
+from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.catalog.schemas import ResourceCreate
+from shuzhi.core.errors import Message
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.permissions import SYSTEM
+from shuzhi.gateway.rules import APPLICATION, GRANT
+from shuzhi.loop.rules import MILESTONE, PROBLEM
 from shuzhi.server import create_app
 from shuzhi.web import i18n
 from shuzhi.web.app import NAV
@@ -25,6 +32,7 @@ from tests.conftest import PASSWORD, World, resource_doc
 from tests.web.support import csrf_of, flashed, login
 
 WEB = Path(web.__file__).resolve().parent
+SRC = WEB.parent
 
 
 # helpers ------------------------------------------------------------------------------
@@ -302,7 +310,7 @@ def test_an_edit_from_a_page_opened_before_another_edit_is_refused(
 
     assert first.status_code == 200
     assert second.status_code == 409
-    assert "version 2 now, not 1" in unescape(second.text)
+    assert "现为第 2 版而非第 1 版" in unescape(second.text)
     assert input_value(second.text, "name") == "第二个标签页"  # what was typed is kept
     assert resource_row(sqlite_world, "gat_population") == ("draft", 2, "第一个标签页")
 
@@ -398,7 +406,7 @@ def test_a_resource_code_already_taken_is_a_409_form(
     csrf = csrf_of(client.get("/catalog/new").text)
     response = client.post("/catalog/new", data=form_for(csrf))
     assert response.status_code == 409
-    assert "already exists" in response.text
+    assert "数据资源 gat_vehicles 已存在" in response.text
 
 
 def test_a_user_without_a_grant_cannot_reach_another_departments_draft(
@@ -517,3 +525,45 @@ def test_every_message_has_a_chinese_translation() -> None:
     assert missing == {}
     missing_nav = [item.label for item in NAV if item.label not in i18n.ZH]
     assert missing_nav == []
+
+
+def _service_messages() -> list[tuple[str, set[str] | None, str]]:
+    """Every ``Message("template", name=...)`` in the code: its template, the names of the
+    values it is given (None when they come from a ``**mapping``) and where it is."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Message"):
+                continue
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                continue  # a name given as a message (a workflow's): checked below
+            names = {item.arg for item in node.keywords}
+            found.append(
+                (first.value, None if None in names else names, f"{path.name}:{node.lineno}")
+            )
+    return found
+
+
+def test_every_service_message_has_a_chinese_translation_with_its_values() -> None:
+    messages = _service_messages()
+    assert len(messages) > 20  # the scan finds them
+    formatter = string.Formatter()
+    for template, names, where in messages:
+        assert template in i18n.ZH, f"{where}: no translation of {template!r}"
+        wanted = {name for _, name, _, _ in formatter.parse(i18n.ZH[template]) if name}
+        if names is not None:
+            assert wanted <= names, f"{where}: {template!r} is not given {wanted - names}"
+    machines = (LIFECYCLE, APPLICATION, GRANT, PROBLEM, MILESTONE, WARNING)
+    assert [machine.name for machine in machines if machine.name not in i18n.ZH] == []
+
+
+def test_a_message_is_said_in_the_readers_language() -> None:
+    inner = Message("{workflow} {object}", workflow=Message("problem"), object=7)
+    said = Message("{actor} may not {action} on {what}", actor="ann", action="x.y", what=inner)
+    assert said == "ann may not x.y on problem 7"  # the English, wherever text is wanted
+    assert i18n.say(said, "en") == "ann may not x.y on problem 7"
+    assert i18n.say(said, "zh-CN") == "ann 无权对问题 7 执行 x.y"
+    # text that is not a message, or a template without a translation, stays as it is
+    assert i18n.say("plain words", "zh-CN") == "plain words"
+    assert i18n.say(Message("no such {thing}", thing=1), "zh-CN") == "no such 1"

@@ -117,7 +117,7 @@ def test_the_lead_department_checks_in_and_submits_and_another_verifies(
     assert 'data-testid="check-in-form"' in page
     first = rows(page, "milestones")[0]["id"]
     # no evidence yet: submitting is held back, saying why
-    assert "closure needs evidence" in section(page, f"blocked-{first}-submit")
+    assert "申请销号须有佐证材料" in section(page, f"blocked-{first}-submit")
     posted = client.post(
         "/reforms/RF-01/check-ins",
         data={"csrf": csrf_of(page), "note": "已完成执法事项梳理"},
@@ -168,9 +168,9 @@ def test_a_refused_step_comes_back_with_the_rule(client: TestClient) -> None:
         data={"csrf": csrf_of(page), "transition": "submit"},
     )
     assert back.status_code == 200
-    assert "closure needs evidence" in (flashed(back.text) or "")
+    assert "申请销号须有佐证材料" in (flashed(back.text) or "")
     empty = client.post("/reforms/RF-01/check-ins", data={"csrf": csrf_of(page), "note": " "})
-    assert "needs a note" in (flashed(empty.text) or "")
+    assert "进展填报须说明推进了什么" in (flashed(empty.text) or "")
 
 
 def test_others_are_refused_the_forms(client: TestClient) -> None:

@@ -57,7 +57,7 @@ from shuzhi.brain.schemas import (
 )
 from shuzhi.core import audit, clock, events, plugins
 from shuzhi.core.db import Database
-from shuzhi.core.errors import Conflict, NotFound, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import Conflict, Message, NotFound, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, Scope, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -138,7 +138,10 @@ def save(session: Session, *, actor: Actor, spec: IndicatorSpec) -> tuple[Indica
     """Create or replace one indicator; returns it and whether anything changed."""
     owner = orgs_queries.department(session, spec.owner, field="owner")
     require(
-        actor, "brain.define", Scope(department_id=owner.id), what=f"indicators of {owner.code}"
+        actor,
+        "brain.define",
+        Scope(department_id=owner.id),
+        what=Message("indicators of {code}", code=owner.code),
     )
     _check(session, [spec])
     existing = session.scalar(select(Indicator).where(Indicator.code == spec.code))
@@ -173,7 +176,7 @@ def save(session: Session, *, actor: Actor, spec: IndicatorSpec) -> tuple[Indica
             actor,
             "brain.define",
             Scope(department_id=existing.owner_id),
-            what=f"indicator {existing.code}",
+            what=Message("indicator {code}", code=existing.code),
         )
     if existing.spec == stored:
         return existing, False
@@ -233,7 +236,10 @@ def _tally(result: ApplyResult, code: str, *, existed: bool, changed: bool) -> N
 def delete(session: Session, *, actor: Actor, code: str) -> None:
     indicator = queries.get(session, code)
     require(
-        actor, "brain.define", Scope(department_id=indicator.owner_id), what=f"indicator {code}"
+        actor,
+        "brain.define",
+        Scope(department_id=indicator.owner_id),
+        what=Message("indicator {code}", code=code),
     )
     users = sorted(
         other
@@ -305,7 +311,7 @@ def set_targets(
                 actor,
                 "brain.define",
                 Scope(department_id=indicator.owner_id),
-                what=f"targets of {indicator.code}",
+                what=Message("targets of {code}", code=indicator.code),
             )
             rows = _target_rows(session, entry, regions=regions)
         except ShuzhiError as exc:
@@ -472,7 +478,7 @@ def parse_rules(text: str, *, source: str) -> list[RuleSpec]:
 def save_rule(session: Session, *, actor: Actor, spec: RuleSpec) -> tuple[Rule, bool]:
     """Create or replace a rule; returns it and whether anything changed. A changed rule
     starts its warnings afresh: what they said was said under the old rule."""
-    require(actor, "brain.define", what="warning rules")
+    require(actor, "brain.define", what=Message("warning rules"))
     known = set(session.scalars(select(Indicator.code)))
     for code in spec.indicators:
         if code != "*" and code not in known:
@@ -528,7 +534,9 @@ def evaluate_warnings(
     """Evaluate every enabled rule for every indicator and watched region, stepping each
     warning through the periods computed since it was last evaluated (the first time,
     through the whole history), so its story is the same whenever it is evaluated."""
-    require(actor, "brain.compute", Scope(department_id=actor.department_id), what="warnings")
+    require(
+        actor, "brain.compute", Scope(department_id=actor.department_id), what=Message("warnings")
+    )
     settings = settings or get_settings()
     today = today or clock.now().date()
     evaluated = transitions = 0
@@ -811,7 +819,9 @@ def compute(
     kind = engine or settings.brain.engine
     if kind not in ENGINES:
         raise ValidationFailed(f"unknown engine {kind!r}: use duckdb or spark", field="engine")
-    require(actor, "brain.compute", Scope(department_id=actor.department_id), what="indicators")
+    require(
+        actor, "brain.compute", Scope(department_id=actor.department_id), what=Message("indicators")
+    )
     with db.session() as session:
         specs = queries.specs(session)
         named = list(dict.fromkeys(indicators or []))
@@ -1039,7 +1049,9 @@ def forecast(
     > 1 also forecasts from each of the last periods left out, so that the newest values
     can be checked against what was expected of them (the anomaly rule)."""
     settings = settings or get_settings()
-    require(actor, "brain.compute", Scope(department_id=actor.department_id), what="forecasts")
+    require(
+        actor, "brain.compute", Scope(department_id=actor.department_id), what=Message("forecasts")
+    )
     horizon = horizon or settings.brain.forecast_horizon
     started = clock.now()
     with db.session() as session:
@@ -1180,7 +1192,7 @@ def apply_goals(session: Session, *, actor: Actor, text: str, source: str) -> Ap
     each tree it names: goals under its roots that the file no longer lists are removed.
     Each key result's milestones become the targets (origin ``goal``) of its indicator in
     its region for the milestone's year."""
-    require(actor, "brain.define", what="strategic goals")
+    require(actor, "brain.define", what=Message("strategic goals"))
     roots = parse_goals(text, source=source)
     flat = list(_walk(roots))
     codes = [goal.code for goal, _ in flat]

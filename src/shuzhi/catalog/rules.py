@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from shuzhi.core.enums import LabeledEnum
+from shuzhi.core.errors import Message
 from shuzhi.core.workflow import Attempt, Machine, State, Transition
 
 RESOURCE_CODE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
@@ -91,9 +92,9 @@ class FieldFormat(LabeledEnum):
 
 def _has_primary_key(resource: Any, _attempt: Attempt) -> str | None:
     if not resource.fields:
-        return "it has no fields"
+        return Message("it has no fields")
     if not any(field.primary_key for field in resource.fields):
-        return "it declares no primary key field"
+        return Message("it declares no primary key field")
     return None
 
 

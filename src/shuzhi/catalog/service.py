@@ -14,7 +14,7 @@ from shuzhi.catalog.models import Resource, ResourceField
 from shuzhi.catalog.rules import EDITABLE_STATES, LIFECYCLE
 from shuzhi.catalog.schemas import ApplyResult, ResourceBase, ResourceCreate, ResourceUpdate
 from shuzhi.core import audit, clock
-from shuzhi.core.errors import Conflict, InvalidTransition, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import Conflict, InvalidTransition, Message, ShuzhiError, ValidationFailed
 from shuzhi.core.models import WorkflowTransition
 from shuzhi.core.permissions import Actor, Scope, require
 from shuzhi.orgs import queries as orgs
@@ -76,10 +76,12 @@ def create(session: Session, *, actor: Actor, data: ResourceCreate) -> Resource:
         actor,
         "catalog.edit",
         Scope(department_id=values["provider_id"], region_code=values["region_code"]),
-        what=f"resources of {data.provider}",
+        what=Message("resources of {provider}", provider=data.provider),
     )
     if session.scalar(select(Resource.id).where(Resource.code == data.code)):
-        raise Conflict(f"catalog resource {data.code} already exists", field="code")
+        raise Conflict(
+            Message("catalog resource {code} already exists", code=data.code), field="code"
+        )
     now = clock.now()
     resource = Resource(
         code=data.code,
@@ -117,15 +119,26 @@ def _differs(resource: Resource, values: dict[str, Any], fields: list[dict[str, 
 
 def update(session: Session, *, actor: Actor, code: str, data: ResourceUpdate) -> Resource:
     resource = queries.get(session, actor=actor, code=code)
-    require(actor, "catalog.edit", queries.scope_of(resource), what=f"resource {code}")
+    require(
+        actor,
+        "catalog.edit",
+        queries.scope_of(resource),
+        what=Message("resource {code}", code=code),
+    )
     # Lock the row and read it afresh, as transitions do: an edit racing a submit or another
     # edit sees what the other committed (PostgreSQL; SQLite has one writer at a time).
     session.refresh(resource, attribute_names=["state", "version"], with_for_update=True)
     session.refresh(resource)  # the rest as committed, now that the row is ours
     if data.version is not None and data.version != resource.version:
         raise Conflict(
-            f"resource {code} is at version {resource.version} now, not {data.version}: "
-            "someone changed it since you opened it; reload and edit again",
+            Message(
+                "resource {code} is at version {version} now, not "
+                "{version2}: someone changed it since you opened it; reload "
+                "and edit again",
+                code=code,
+                version=resource.version,
+                version2=data.version,
+            ),
             field="version",
         )
     values = _values(session, data)
@@ -137,15 +150,20 @@ def update(session: Session, *, actor: Actor, code: str, data: ResourceUpdate) -
             actor,
             "catalog.edit",
             Scope(department_id=values["provider_id"], region_code=values["region_code"]),
-            what=f"resources of {data.provider}",
+            what=Message("resources of {provider}", provider=data.provider),
         )
     fields = _field_rows(data)
     if not _differs(resource, values, fields):
         return resource
     if resource.state not in EDITABLE_STATES:
         raise InvalidTransition(
-            f"resource {code} is {resource.state}; only draft or rejected resources can be "
-            "edited (withdraw and revise a published one first)"
+            Message(
+                "resource {code} is {state}; only draft or rejected "
+                "resources can be edited (withdraw and revise a published "
+                "one first)",
+                code=code,
+                state=resource.state,
+            )
         )
     before = _view(resource)
     for key, value in values.items():
@@ -197,13 +215,24 @@ def parse_file(text: str, *, source: str) -> list[ResourceCreate]:
         where = f":{mark.line + 1}" if mark else ""
         # the problem alone: str(exc) spans lines, and errors are one line
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(f"{source}{where}: not valid YAML ({problem})") from None
+        raise ValidationFailed(
+            Message(
+                "{source}{where}: not valid YAML ({problem})",
+                source=source,
+                where=where,
+                problem=problem,
+            )
+        ) from None
     except RecursionError:
         # PyYAML composes nested collections recursively; deep enough nesting exhausts
         # the stack before any rule of ours could refuse it
-        raise ValidationFailed(f"{source}: not valid YAML (nested too deeply)") from None
+        raise ValidationFailed(
+            Message("{source}: not valid YAML (nested too deeply)", source=source)
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with a 'resources' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with a 'resources' list", source=source)
+        )
     parsed: list[ResourceCreate] = []
     seen: set[str] = set()
     for index, item in enumerate(document["resources"], start=1):
@@ -215,10 +244,20 @@ def parse_file(text: str, *, source: str) -> list[ResourceCreate]:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"])
             raise ValidationFailed(
-                f"{source}: resource {label}: {where + ': ' if where else ''}{error['msg']}"
+                Message(
+                    "{source}: resource {label}: {value}{error_item}",
+                    source=source,
+                    label=label,
+                    value=where + ": " if where else "",
+                    error_item=error["msg"],
+                )
             ) from None
         if resource.code in seen:
-            raise ValidationFailed(f"{source}: resource {resource.code} appears twice")
+            raise ValidationFailed(
+                Message(
+                    "{source}: resource {code} appears twice", source=source, code=resource.code
+                )
+            )
         seen.add(resource.code)
         parsed.append(resource)
     return parsed

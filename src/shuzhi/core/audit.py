@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shuzhi.core import clock
 from shuzhi.core.context import current_request_id
+from shuzhi.core.errors import Message
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.permissions import Actor, require
 
@@ -84,7 +85,7 @@ def changes(
     offset: int = 0,
 ) -> tuple[list[ChangeLog], int]:
     """The change log, newest first; needs ``audit.read`` over the whole platform."""
-    require(actor, "audit.read", what="the change log")
+    require(actor, "audit.read", what=Message("the change log"))
     stmt = select(ChangeLog)
     for column, value in (
         (ChangeLog.object_type, object_type),

@@ -2,6 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+class Message(str):
+    """Words for a person: the English text, remembering the template and the values it
+    was made from, so that the cockpit can say it in the reader's language
+    (``web.i18n.say``). Everywhere else (the API, the CLI, logs) it is the English string
+    it is. ``Message("grant {id} is {state}", id=3, state="revoked")``."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, /, **values: Any) -> Message:
+        text = super().__new__(cls, template.format(**values))
+        text.template = template
+        text.values = values
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # made again from its template (an exception crossing processes is pickled)
+        return _message, (self.template, self.values)
+
+
+def _message(template: str, values: dict[str, Any]) -> Message:
+    return Message(template, **values)
+
 
 class ShuzhiError(Exception):
     """A failure the user can act on. ``slug`` names its problem type."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shuzhi.core.errors import PermissionDenied, Unauthenticated
+from shuzhi.core.errors import Message, PermissionDenied, Unauthenticated
 
 ALL = "*"
 
@@ -98,8 +98,15 @@ def covers(
 
 
 def require(actor: Actor, action: str, resource: Scope | None = None, *, what: str = "") -> None:
+    """Refuse unless ``actor`` may do ``action`` in ``resource``; ``what`` names the object in
+    the refusal (a ``Message`` is said in the reader's language on a page)."""
     if not actor.authenticated:
-        raise Unauthenticated("log in or present an API token")
+        raise Unauthenticated(Message("log in or present an API token"))
     if not allowed(actor, action, resource):
-        target = f" on {what}" if what else ""
-        raise PermissionDenied(f"{actor.name} may not {action}{target}")
+        raise PermissionDenied(
+            Message(
+                "{actor} may not {action} on {what}", actor=actor.name, action=action, what=what
+            )
+            if what
+            else Message("{actor} may not {action}", actor=actor.name, action=action)
+        )

@@ -21,7 +21,7 @@ from shuzhi.core import audit, clock, events
 from shuzhi.core.calendar import WorkCalendar
 from shuzhi.core.context import current_request_id
 from shuzhi.core.enums import Light
-from shuzhi.core.errors import InvalidTransition, NotFound, ValidationFailed
+from shuzhi.core.errors import InvalidTransition, Message, NotFound, ValidationFailed
 from shuzhi.core.models import WorkflowTransition
 from shuzhi.core.permissions import Actor, Scope, allowed, require
 
@@ -171,20 +171,46 @@ class Machine:
         # writer at a time anyway).
         session.refresh(obj, attribute_names=[self.state_attr], with_for_update=True)
         current = getattr(obj, self.state_attr)
-        require(actor, transition.action, scope, what=f"{self.name} {object_id}")
+        what = Message("{workflow} {object}", workflow=Message(self.name), object=object_id)
+        require(actor, transition.action, scope, what=what)
         if current not in transition.sources:
+            sources = sorted(transition.sources)
             raise InvalidTransition(
-                f"cannot {name} {self.name} {object_id}: it is {current}, and {name} needs "
-                + " or ".join(sorted(transition.sources))
+                Message(
+                    "cannot {transition} {what}: it is {state}, and {transition} needs {sources}",
+                    transition=name,
+                    what=what,
+                    state=current,
+                    sources=" or ".join(sources),
+                    # the labels a translation says them by
+                    transition_label=transition.zh,
+                    state_label=self.states[current].zh,
+                    sources_label="、".join(self.states[code].zh for code in sources),
+                )
             )
         comment = (comment or "").strip() or None
         if transition.needs_comment and not comment:
-            raise ValidationFailed(f"{name} needs a comment giving the reason", field="comment")
+            raise ValidationFailed(
+                Message(
+                    "{transition} needs a comment giving the reason",
+                    transition=name,
+                    transition_label=transition.zh,
+                ),
+                field="comment",
+            )
         attempt = Attempt(actor, comment, tuple(attachments))
         for guard in transition.guards:
             reason = guard(obj, attempt)
             if reason:
-                raise InvalidTransition(f"cannot {name} {self.name} {object_id}: {reason}")
+                raise InvalidTransition(
+                    Message(
+                        "cannot {transition} {what}: {reason}",
+                        transition=name,
+                        what=what,
+                        reason=reason,
+                        transition_label=transition.zh,
+                    )
+                )
         token = _firing.set(True)
         try:
             setattr(obj, self.state_attr, transition.target)

@@ -13,7 +13,7 @@ from shuzhi.catalog.models import Resource
 from shuzhi.catalog.queries import transitions
 from shuzhi.catalog.schemas import HistoryEntry
 from shuzhi.core import clock
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.core.permissions import Actor, Scope, allowed, require
 from shuzhi.gateway.models import AccessLog, Application, Consumer, Credential, Grant, Service
 from shuzhi.gateway.rules import APPLICATION, GRANT
@@ -369,7 +369,7 @@ def access_log(
     offset: int = 0,
 ) -> tuple[list[AccessLog], int]:
     """The access log, newest first; needs ``audit.read`` over the whole platform."""
-    require(actor, "audit.read", what="the gateway access log")
+    require(actor, "audit.read", what=Message("the gateway access log"))
     stmt = select(AccessLog)
     if consumer:
         stmt = stmt.where(AccessLog.consumer_code == consumer)

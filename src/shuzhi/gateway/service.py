@@ -19,7 +19,7 @@ from shuzhi.catalog.models import Resource
 from shuzhi.core import audit, clock
 from shuzhi.core.calendar import add_working_days
 from shuzhi.core.db import Database
-from shuzhi.core.errors import Conflict, NotFound, ValidationFailed
+from shuzhi.core.errors import Conflict, Message, NotFound, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -55,10 +55,10 @@ def create_consumer(session: Session, *, actor: Actor, data: ConsumerCreate) -> 
         actor,
         "gateway.manage_consumers",
         orgs_queries.department_scope(department),
-        what=f"department {department.code}",
+        what=Message("department {code}", code=department.code),
     )
     if session.scalar(select(Consumer.id).where(Consumer.code == data.code)) is not None:
-        raise Conflict(f"consumer {data.code!r} already exists", field="code")
+        raise Conflict(Message("consumer {code!r} already exists", code=data.code), field="code")
     consumer = Consumer(
         code=data.code,
         name=data.name,
@@ -89,7 +89,7 @@ def _managed(session: Session, *, actor: Actor, code: str) -> Consumer:
         actor,
         "gateway.manage_consumers",
         queries.consumer_scope(consumer),
-        what=f"consumer {code}",
+        what=Message("consumer {code}", code=code),
     )
     return consumer
 
@@ -156,7 +156,9 @@ def issue_credential(
 def _credential(session: Session, *, actor: Actor, access_key: str) -> Credential:
     credential = session.scalar(select(Credential).where(Credential.access_key == access_key))
     if credential is None:
-        raise NotFound(f"no credential {access_key!r}", field="access_key")
+        raise NotFound(
+            Message("no credential {access_key!r}", access_key=access_key), field="access_key"
+        )
     _managed(session, actor=actor, code=credential.consumer.code)
     return credential
 
@@ -169,7 +171,13 @@ def rotate_credential(
     settings = settings or get_settings()
     old = _credential(session, actor=actor, access_key=access_key)
     if queries.credential_state(old) not in ("active", "rotating"):
-        raise Conflict(f"credential {access_key} is {queries.credential_state(old)}")
+        raise Conflict(
+            Message(
+                "credential {access_key} is {credential_state}",
+                access_key=access_key,
+                credential_state=queries.credential_state(old),
+            )
+        )
     overlap_ends = clock.now() + timedelta(hours=settings.gateway.credential_overlap_hours)
     if old.expires_at is None or old.expires_at > overlap_ends:
         old.expires_at = overlap_ends
@@ -188,7 +196,7 @@ def rotate_credential(
 def revoke_credential(session: Session, *, actor: Actor, access_key: str) -> Credential:
     credential = _credential(session, actor=actor, access_key=access_key)
     if credential.revoked_at is not None:
-        raise Conflict(f"credential {access_key} is already revoked")
+        raise Conflict(Message("credential {access_key} is already revoked", access_key=access_key))
     credential.revoked_at = clock.now()
     audit.record(
         session,
@@ -223,20 +231,31 @@ def _check_region(session: Session, *, consumer: Consumer, resource: Resource, r
     home = consumer.department.region_code
     if not _region_within(session, region, home):
         raise ValidationFailed(
-            f"region {region} is outside the consumer's region {home}", field="region"
+            Message(
+                "region {region} is outside the consumer's region {home}", region=region, home=home
+            ),
+            field="region",
         )
     if _region_within(session, resource.region_code, region):
         return  # the scope covers the whole resource
     if not _region_within(session, region, resource.region_code):
         raise ValidationFailed(
-            f"region {region} does not overlap resource {resource.code}'s region "
-            f"{resource.region_code}",
+            Message(
+                "region {region} does not overlap resource {code}'s region {region_code}",
+                region=region,
+                code=resource.code,
+                region_code=resource.region_code,
+            ),
             field="region",
         )
     if region_field(resource) is None:
         raise ValidationFailed(
-            f"resource {resource.code} has no region field, so it can only be granted for "
-            f"its whole region {resource.region_code}",
+            Message(
+                "resource {code} has no region field, so it can only be "
+                "granted for its whole region {region_code}",
+                code=resource.code,
+                region_code=resource.region_code,
+            ),
             field="region",
         )
 
@@ -247,12 +266,21 @@ def _check_fields(resource: Resource, data: ApplicationCreate) -> tuple[list[str
     unknown = [name for name in fields + data.clear_fields if name not in known]
     if unknown:
         raise ValidationFailed(
-            f"resource {resource.code} has no field {unknown[0]!r}", field="fields"
+            Message(
+                "resource {code} has no field {unknown_item!r}",
+                code=resource.code,
+                unknown_item=unknown[0],
+            ),
+            field="fields",
         )
     outside = [name for name in data.clear_fields if name not in fields]
     if outside:
         raise ValidationFailed(
-            f"{outside[0]!r} is asked in clear but not among the fields", field="clear_fields"
+            Message(
+                "{outside_item!r} is asked in clear but not among the fields",
+                outside_item=outside[0],
+            ),
+            field="clear_fields",
         )
     # a field that is not personal is sent in clear anyway
     clear = [name for name in dict.fromkeys(data.clear_fields) if known[name].pii != "none"]
@@ -274,31 +302,45 @@ def apply(
     settings = settings or get_settings()
     consumer = queries.consumer(session, actor=actor, code=data.consumer)
     require(
-        actor, "gateway.apply", queries.consumer_scope(consumer), what=f"consumer {consumer.code}"
+        actor,
+        "gateway.apply",
+        queries.consumer_scope(consumer),
+        what=Message("consumer {code}", code=consumer.code),
     )
     if not consumer.active:
-        raise Conflict(f"consumer {consumer.code} is disabled")
+        raise Conflict(Message("consumer {code} is disabled", code=consumer.code))
     resource = catalog_queries.get(session, actor=actor, code=data.resource)
     if resource.state != "published":
-        raise Conflict(f"resource {resource.code} is not published", field="resource")
+        raise Conflict(
+            Message("resource {code} is not published", code=resource.code), field="resource"
+        )
     if resource.sharing == "none":
         raise NotShared(
-            f"resource {resource.code} is 不予共享 (not shared) and cannot be applied for"
+            Message(
+                "resource {code} is 不予共享 (not shared) and cannot be applied for",
+                code=resource.code,
+            )
         )
     rights = list(dict.fromkeys(str(right) for right in data.rights))
     if resource.grade == "L4" and (Right.read in rights or Right.call in rights):
         raise NotShared(
-            f"resource {resource.code} is graded L4 and never leaves the platform; "
-            "only verification can be applied for"
+            Message(
+                "resource {code} is graded L4 and never leaves the platform; "
+                "only verification can be applied for",
+                code=resource.code,
+            )
         )
     if Right.call in rights and registered_service(session, resource.id) is None:
         raise ValidationFailed(
-            f"resource {resource.code} has no service registered at the gateway to call",
+            Message(
+                "resource {code} has no service registered at the gateway to call",
+                code=resource.code,
+            ),
             field="rights",
         )
     fields, clear = _check_fields(resource, data)
     if not fields and rights != [Right.call]:
-        raise ValidationFailed("name the fields to read or verify", field="fields")
+        raise ValidationFailed(Message("name the fields to read or verify"), field="fields")
     region = data.region or consumer.department.region_code
     _check_region(session, consumer=consumer, resource=resource, region=region)
     today = clock.now().date()
@@ -306,15 +348,21 @@ def apply(
     try:
         valid_until = data.valid_until or valid_from + timedelta(days=settings.gateway.grant_days)
     except OverflowError:
-        raise ValidationFailed("valid_from is beyond any calendar", field="valid_from") from None
+        raise ValidationFailed(
+            Message("valid_from is beyond any calendar"), field="valid_from"
+        ) from None
     if (valid_until - valid_from).days > MAX_GRANT_DAYS:
         raise ValidationFailed(
-            f"a grant lasts at most {MAX_GRANT_DAYS // 365} years; apply again when it ends",
+            Message(
+                "a grant lasts at most {value} years; apply again when it ends",
+                value=MAX_GRANT_DAYS // 365,
+            ),
             field="valid_until",
         )
     if valid_until < valid_from or valid_until < today:
         raise ValidationFailed(
-            "valid_until must be today or later, and not before valid_from", field="valid_until"
+            Message("valid_until must be today or later, and not before valid_from"),
+            field="valid_until",
         )
     waiting = session.scalar(
         select(Application.id).where(
@@ -325,8 +373,12 @@ def apply(
     )
     if waiting is not None:
         raise Conflict(
-            f"consumer {consumer.code} already has application {waiting} for "
-            f"{resource.code} awaiting a decision"
+            Message(
+                "consumer {code} already has application {waiting} for {code2} awaiting a decision",
+                code=consumer.code,
+                waiting=waiting,
+                code2=resource.code,
+            )
         )
     now = clock.now()
     application = Application(
@@ -384,7 +436,10 @@ def _approve(
     beyond = approved_clear - set(application.clear_fields)
     if beyond:
         raise ValidationFailed(
-            f"{sorted(beyond)[0]!r} was not asked in clear; only asked fields can be approved",
+            Message(
+                "{value!r} was not asked in clear; only asked fields can be approved",
+                value=sorted(beyond)[0],
+            ),
             field="clear_fields",
         )
     APPLICATION.fire(
@@ -507,7 +562,7 @@ def change_grant(
     """Suspend, resume or revoke a grant (the provider's side decides)."""
     grant = queries.grant(session, actor=actor, grant_id=grant_id)
     if name not in ("suspend", "resume", "revoke"):
-        raise ValidationFailed(f"unknown grant action {name!r}", field="action")
+        raise ValidationFailed(Message("unknown grant action {name!r}", name=name), field="action")
     GRANT.fire(
         session,
         grant,
@@ -538,31 +593,46 @@ def _host_allowed(host: str, port: int | None, allowed_hosts: list[str]) -> bool
 def _check_service(data: ServiceCreate, settings: Settings) -> tuple[str, list[str], list[str]]:
     url = urlsplit(data.base_url)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValidationFailed("base_url must be an http:// or https:// URL", field="base_url")
+        raise ValidationFailed(
+            Message("base_url must be an http:// or https:// URL"), field="base_url"
+        )
     if url.query or url.fragment or url.username or url.password:
-        raise ValidationFailed("base_url takes no query, fragment or credentials", field="base_url")
+        raise ValidationFailed(
+            Message("base_url takes no query, fragment or credentials"), field="base_url"
+        )
     try:
         port = url.port
     except ValueError:
-        raise ValidationFailed("base_url has an invalid port", field="base_url") from None
+        raise ValidationFailed(Message("base_url has an invalid port"), field="base_url") from None
     if not _host_allowed(url.hostname, port, settings.gateway.service_hosts):
         where = f"{url.hostname}:{port}" if port else url.hostname
         raise ValidationFailed(
-            f"{where} is not on the operator's allow-list of service hosts "
-            "(SHUZHI_GATEWAY__SERVICE_HOSTS)",
+            Message(
+                "{where} is not on the operator's allow-list of service "
+                "hosts (SHUZHI_GATEWAY__SERVICE_HOSTS)",
+                where=where,
+            ),
             field="base_url",
         )
     methods = list(dict.fromkeys(method.upper() for method in data.methods))
     unknown = [method for method in methods if method not in HTTP_METHODS]
     if unknown:
         raise ValidationFailed(
-            f"method {unknown[0]!r} is not one of {', '.join(HTTP_METHODS)}", field="methods"
+            Message(
+                "method {unknown_item!r} is not one of {join}",
+                unknown_item=unknown[0],
+                join=", ".join(HTTP_METHODS),
+            ),
+            field="methods",
         )
     paths = list(dict.fromkeys(data.paths))
     for path in paths:
         if not path.startswith("/") or ".." in path or any(c in path for c in "?#\\ "):
             raise ValidationFailed(
-                f"path pattern {path!r} must start with / and hold no .., ?, # or spaces",
+                Message(
+                    "path pattern {path!r} must start with / and hold no .., ?, # or spaces",
+                    path=path,
+                ),
                 field="paths",
             )
     return data.base_url.rstrip("/"), methods, paths
@@ -578,10 +648,12 @@ def register_service(
         actor,
         "gateway.services",
         catalog_queries.scope_of(resource),
-        what=f"resource {resource.code}",
+        what=Message("resource {code}", code=resource.code),
     )
     if resource.state != "published":
-        raise Conflict(f"resource {resource.code} is not published", field="resource")
+        raise Conflict(
+            Message("resource {code} is not published", code=resource.code), field="resource"
+        )
     base_url, methods, paths = _check_service(data, settings)
     found = registered_service(session, resource.id)
     before = audit.snapshot(found) if found else None
@@ -684,5 +756,5 @@ def shuzhi_jobs() -> list[Job]:
 
 
 def verify_chain(session: Session, *, actor: Actor) -> ledger.Verification:
-    require(actor, "audit.read", what="the gateway access log")
+    require(actor, "audit.read", what=Message("the gateway access log"))
     return ledger.verify(session)

@@ -18,7 +18,7 @@ from shuzhi.catalog import queries as catalog_queries
 from shuzhi.catalog.models import Resource
 from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound, Unauthenticated, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, Unauthenticated, ValidationFailed
 from shuzhi.core.masking import mask
 from shuzhi.core.permissions import Actor, allowed, require
 from shuzhi.core.settings import Settings, get_settings
@@ -114,7 +114,12 @@ def batch_public(batch: Batch) -> BatchPublic:
 def readable(session: Session, *, actor: Actor, code: str) -> Resource:
     """The resource, if the actor may read its loaded data (batches, quarantine, samples)."""
     resource = catalog_queries.get(session, actor=actor, code=code)
-    require(actor, "lake.read", catalog_queries.scope_of(resource), what=f"data of {code}")
+    require(
+        actor,
+        "lake.read",
+        catalog_queries.scope_of(resource),
+        what=Message("data of {code}", code=code),
+    )
     return resource
 
 
@@ -278,7 +283,7 @@ def quarantine_csv(
 
 def engine(session: Session, *, actor: Actor, settings: Settings | None = None) -> DuckDBEngine:
     """A read-only DuckDB over the current snapshot of every resource, for operators."""
-    require(actor, "lake.query", None, what="the lake")
+    require(actor, "lake.query", None, what=Message("the lake"))
     settings = settings or get_settings()
     codes = list(session.scalars(select(Resource.code).order_by(Resource.code)))
     return DuckDBEngine(

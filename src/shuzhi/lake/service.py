@@ -26,7 +26,7 @@ from shuzhi.catalog import queries as catalog_queries
 from shuzhi.catalog.models import Resource
 from shuzhi.core import audit, clock, events
 from shuzhi.core.db import Database
-from shuzhi.core.errors import Conflict, NotFound, ShuzhiError, TooLarge, ValidationFailed
+from shuzhi.core.errors import Conflict, Message, NotFound, ShuzhiError, TooLarge, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -72,7 +72,12 @@ def ingest(
     report = progress or (lambda phase, rows: None)
     with db.session() as session:
         resource = catalog_queries.get(session, actor=actor, code=code)
-        require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+        require(
+            actor,
+            "lake.ingest",
+            catalog_queries.scope_of(resource),
+            what=Message("resource {code}", code=code),
+        )
         if resource.state == "withdrawn":
             raise ValidationFailed(f"resource {code} is withdrawn and takes no data", field="code")
         if not resource.fields:
@@ -553,7 +558,12 @@ def review_pii(db: Database, *, actor: Actor, code: str, field: str) -> PiiFlag:
     """The provider looked at a flagged field and keeps its classification."""
     with db.transaction() as session:
         resource = catalog_queries.get(session, actor=actor, code=code)
-        require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+        require(
+            actor,
+            "lake.ingest",
+            catalog_queries.scope_of(resource),
+            what=Message("resource {code}", code=code),
+        )
         flag = session.scalar(
             select(PiiFlag).where(PiiFlag.resource_id == resource.id, PiiFlag.field == field)
         )
@@ -665,7 +675,12 @@ def register_source(
 ) -> Source:
     settings = settings or get_settings()
     resource = catalog_queries.get(session, actor=actor, code=code)
-    require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"resource {code}")
+    require(
+        actor,
+        "lake.ingest",
+        catalog_queries.scope_of(resource),
+        what=Message("resource {code}", code=code),
+    )
     _check_location(data.location, settings)
     now = clock.now()
     try:
@@ -712,7 +727,12 @@ def _own_source(session: Session, *, actor: Actor, source_id: int) -> Source:
     if source is None:
         raise NotFound(f"no source {source_id}", field="source")
     resource = catalog_queries.get(session, actor=actor, code=source.resource.code)
-    require(actor, "lake.ingest", catalog_queries.scope_of(resource), what=f"source {source_id}")
+    require(
+        actor,
+        "lake.ingest",
+        catalog_queries.scope_of(resource),
+        what=Message("source {source_id}", source_id=source_id),
+    )
     return source
 
 

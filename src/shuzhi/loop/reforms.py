@@ -44,7 +44,13 @@ from shuzhi.brain.models import Indicator
 from shuzhi.core import audit, clock
 from shuzhi.core import calendar as working
 from shuzhi.core.db import Database
-from shuzhi.core.errors import NotFound, PermissionDenied, Unauthenticated, ValidationFailed
+from shuzhi.core.errors import (
+    Message,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
 from shuzhi.core.permissions import SYSTEM, Actor, Scope, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -75,7 +81,7 @@ def locked(session: Session, code: str) -> Reform:
     writers never number a version alike."""
     found = session.scalar(select(Reform).where(Reform.code == code).with_for_update(of=Reform))
     if found is None:
-        raise NotFound(f"no reform {code!r}", field="reform")
+        raise NotFound(Message("no reform {code!r}", code=code), field="reform")
     return found
 
 
@@ -108,11 +114,22 @@ def parse_yaml(text: str, *, source: str) -> list[ReformSpec]:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(f"{source}{where}: not valid YAML ({problem})") from None
+        raise ValidationFailed(
+            Message(
+                "{source}{where}: not valid YAML ({problem})",
+                source=source,
+                where=where,
+                problem=problem,
+            )
+        ) from None
     except RecursionError:
-        raise ValidationFailed(f"{source}: not valid YAML (nested too deeply)") from None
+        raise ValidationFailed(
+            Message("{source}: not valid YAML (nested too deeply)", source=source)
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("reforms"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with a 'reforms' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with a 'reforms' list", source=source)
+        )
     specs = []
     for index, item in enumerate(document["reforms"], start=1):
         code = item.get("code") if isinstance(item, dict) else None
@@ -120,7 +137,14 @@ def parse_yaml(text: str, *, source: str) -> list[ReformSpec]:
         try:
             specs.append(ReformSpec.model_validate(item))
         except ValidationError as exc:
-            raise ValidationFailed(f"{source}: reform {label}: {_first(exc)}") from None
+            raise ValidationFailed(
+                Message(
+                    "{source}: reform {label}: {first}",
+                    source=source,
+                    label=label,
+                    first=_first(exc),
+                )
+            ) from None
     return specs
 
 
@@ -312,9 +336,9 @@ def _write(reform: Reform, wanted: _Wanted) -> None:
 
 def _may_keep_the_ledger(actor: Actor) -> None:
     if not actor.authenticated:
-        raise Unauthenticated("log in or present an API token")
+        raise Unauthenticated(Message("log in or present an API token"))
     if not actor.scopes_for("loop.ledger"):
-        raise PermissionDenied(f"{actor.name} may not loop.ledger")
+        raise PermissionDenied(Message("{name} may not loop.ledger", name=actor.name))
 
 
 def apply_specs(
@@ -327,7 +351,12 @@ def apply_specs(
     codes = [spec.code for spec in specs]
     twice = sorted({code for code in codes if codes.count(code) > 1})
     if twice:
-        raise ValidationFailed(f"{source}: reform {twice[0]} appears twice", field="code")
+        raise ValidationFailed(
+            Message(
+                "{source}: reform {twice_item} appears twice", source=source, twice_item=twice[0]
+            ),
+            field="code",
+        )
     year = working.today().year
     found = _Lookups(session, specs)
     wanted = [_resolve(spec, found, year=year, source=source) for spec in specs]
@@ -339,10 +368,17 @@ def apply_specs(
     }
     for item in wanted:
         code = item.spec.code
-        require(actor, "loop.ledger", ledger_scope(item.spec.region), what=f"reform {code}")
+        require(
+            actor,
+            "loop.ledger",
+            ledger_scope(item.spec.region),
+            what=Message("reform {code}", code=code),
+        )
         if code in existing and existing[code].region_code != item.spec.region:
             old = existing[code].region_code
-            require(actor, "loop.ledger", ledger_scope(old), what=f"reform {code}")
+            require(
+                actor, "loop.ledger", ledger_scope(old), what=Message("reform {code}", code=code)
+            )
     department_codes = dict(session.execute(select(Department.id, Department.code)).all())
     indicator_codes = {value: key for key, value in found.indicators.items()}
     indicator_codes.update(
@@ -454,10 +490,10 @@ def check_in(session: Session, *, actor: Actor, code: str, note: str) -> ReformV
     """A periodic update (动态更新) of the reform by its lead department: a version with the
     note and the reform as it stands."""
     reform = locked(session, code)
-    require(actor, "loop.check_in", lead_scope(reform), what=f"reform {code}")
+    require(actor, "loop.check_in", lead_scope(reform), what=Message("reform {code}", code=code))
     note = (note or "").strip()
     if not note:
-        raise ValidationFailed("a check-in needs a note saying what moved", field="note")
+        raise ValidationFailed(Message("a check-in needs a note saying what moved"), field="note")
     audit.record(
         session,
         actor=actor,
@@ -477,7 +513,14 @@ def milestone_of(reform: Reform, milestone_id: int) -> Milestone:
     for item in reform.milestones:
         if item.id == milestone_id:
             return item
-    raise NotFound(f"reform {reform.code} has no milestone {milestone_id}", field="milestone")
+    raise NotFound(
+        Message(
+            "reform {code} has no milestone {milestone_id}",
+            code=reform.code,
+            milestone_id=milestone_id,
+        ),
+        field="milestone",
+    )
 
 
 def _tell(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shuzhi.brain.rules import WARNING
 from shuzhi.core.enums import LabeledEnum
+from shuzhi.core.errors import Message
 from shuzhi.core.workflow import Attempt, Machine, State, Transition
 
 # the warning states in which the indicator has not (yet) recovered
@@ -55,21 +57,24 @@ class ReformLevel(LabeledEnum):
 def _evidence_attached(problem: Any, attempt: Attempt) -> str | None:
     if attempt.attachments or problem.evidence_count:
         return None
-    return "closure needs evidence: attach at least one file"
+    return Message("closure needs evidence: attach at least one file")
 
 
 def _not_the_rectifier(item: Any, attempt: Attempt) -> str | None:
     if attempt.actor.id is not None and attempt.actor.id == item.rectifier_id:
-        return "the verifier may not be the one who rectified it and asked for closure"
+        return Message("the verifier may not be the one who rectified it and asked for closure")
     return None
 
 
 def _warning_recovered(problem: Any, _attempt: Attempt) -> str | None:
     warning = problem.warning
     if warning is not None and warning.state in UNRECOVERED:
-        return (
-            f"its warning {warning.id} is still {warning.state}: the problem closes only "
-            "once the indicator has recovered"
+        return Message(
+            "its warning {id} is still {state}: the problem closes only once the indicator "
+            "has recovered",
+            id=warning.id,
+            state=warning.state,
+            state_label=WARNING.states[warning.state].zh,
         )
     return None
 

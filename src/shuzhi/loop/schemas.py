@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    StringConstraints,
+    model_validator,
+)
 
 from shuzhi.core.enums import System
 from shuzhi.loop.rules import Batch, Channel, ProblemSeverity, ReformLevel
@@ -156,7 +163,10 @@ class ActionHint(BaseModel):
     name: str
     label: str
     needs_comment: bool
-    reason: str | None = Field(None, description="in ``blocked``: the rule that forbids it now")
+    # not validated: a core.errors.Message stays one, for a page to say in its reader's language
+    reason: Annotated[str | None, SkipValidation] = Field(
+        None, description="in ``blocked``: the rule that forbids it now"
+    )
 
 
 class ProblemPage(BaseModel):

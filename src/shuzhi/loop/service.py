@@ -23,7 +23,7 @@ from shuzhi.brain.models import EarlyWarning, Indicator
 from shuzhi.core import audit, clock
 from shuzhi.core import calendar as working
 from shuzhi.core.db import Database
-from shuzhi.core.errors import NotFound, TooLarge, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, TooLarge, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, Scope, allowed, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -49,7 +49,7 @@ def scope_of(problem: Problem) -> Scope:
 def get(session: Session, problem_id: int) -> Problem:
     problem = session.get(Problem, problem_id)
     if problem is None:
-        raise NotFound(f"no problem {problem_id}", field="problem")
+        raise NotFound(Message("no problem {problem_id}", problem_id=problem_id), field="problem")
     return problem
 
 
@@ -173,7 +173,7 @@ def _publish(session: Session, problem: Problem, event: str, **extra: Any) -> No
 
 def _check_region(session: Session, code: str) -> None:
     if session.get(Region, code) is None:
-        raise ValidationFailed(f"unknown region {code}", field="region")
+        raise ValidationFailed(Message("unknown region {code}", code=code), field="region")
 
 
 def _co_departments(session: Session, codes: Sequence[str]) -> list[int]:
@@ -185,7 +185,7 @@ def _indicator(session: Session, code: str | None) -> Indicator | None:
         return None
     indicator = session.scalar(select(Indicator).where(Indicator.code == code))
     if indicator is None:
-        raise ValidationFailed(f"unknown indicator {code!r}", field="indicator")
+        raise ValidationFailed(Message("unknown indicator {code!r}", code=code), field="indicator")
     return indicator
 
 
@@ -201,12 +201,14 @@ def report(
     settings = settings or get_settings()
     # a department reports on its own behalf; the reform office (unscoped) on anyone's
     where = Scope(department_id=actor.department_id, region_code=data.region)
-    require(actor, "loop.report", where, what=f"region {data.region}")
+    require(actor, "loop.report", where, what=Message("region {region}", region=data.region))
     _check_region(session, data.region)
     department = department_of(session, data.department) if data.department else None
     indicator = _indicator(session, data.indicator)
     if data.code and session.scalar(select(Problem.id).where(Problem.code == data.code)):
-        raise ValidationFailed(f"problem {data.code} exists already", field="code")
+        raise ValidationFailed(
+            Message("problem {code} exists already", code=data.code), field="code"
+        )
     now = clock.now()
     problem = Problem(
         code=data.code or next_code(session, now.year),
@@ -321,7 +323,11 @@ def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequen
     missing = sorted(set(ids) - found)
     if missing:
         raise ValidationFailed(
-            f"evidence {', '.join(map(str, missing))} is not this {object_type}'s",
+            Message(
+                "evidence {join} is not this {object_type}'s",
+                join=", ".join(map(str, missing)),
+                object_type=object_type,
+            ),
             field="attachments",
         )
 
@@ -339,7 +345,10 @@ def act(
     problem = get(session, problem_id)
     if action.transition in ("assign", "reassign"):
         if not action.department:
-            raise ValidationFailed(f"{action.transition} needs a department", field="department")
+            raise ValidationFailed(
+                Message("{transition} needs a department", transition=action.transition),
+                field="department",
+            )
         return assign(
             session,
             problem,
@@ -399,20 +408,24 @@ def update(session: Session, *, actor: Actor, problem_id: int, data: ProblemUpda
     department its measures and responsible person."""
     problem = get(session, problem_id)
     if problem.state == "closed":
-        raise ValidationFailed(f"problem {problem.code} is closed (销号)", field="state")
+        raise ValidationFailed(
+            Message("problem {code} is closed (销号)", code=problem.code), field="state"
+        )
     changes = data.model_dump(exclude_unset=True)
     rectifier_fields = {"measures", "responsible_person"}
     action = "loop.rectify" if set(changes) <= rectifier_fields else "loop.assign"
     if action == "loop.rectify" and allowed(actor, "loop.assign", scope_of(problem)):
         action = "loop.assign"
-    require(actor, action, scope_of(problem), what=f"problem {problem.code}")
+    require(actor, action, scope_of(problem), what=Message("problem {code}", code=problem.code))
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for name, value in changes.items():
         if name == "co_departments":
             value = _co_departments(session, value or [])
         elif name == "deadline" and value is None:
-            raise ValidationFailed("a problem's deadline cannot be removed", field="deadline")
+            raise ValidationFailed(
+                Message("a problem's deadline cannot be removed"), field="deadline"
+            )
         elif hasattr(value, "value"):
             value = value.value
         old = getattr(problem, name)
@@ -473,14 +486,34 @@ def add_evidence(
     settings: Settings | None = None,
 ) -> Evidence:
     settings = settings or get_settings()
-    require(actor, action, scope, what=f"{object_type} {target.id}")
+    require(
+        actor,
+        action,
+        scope,
+        what=Message("{object_type} {id}", object_type=object_type, id=target.id),
+    )
     if getattr(target, "state", None) in ("closed", "verified"):
-        raise ValidationFailed(f"{object_type} {target.id} is {target.state}: no more evidence")
+        raise ValidationFailed(
+            Message(
+                "{object_type} {id} is {state}: no more evidence",
+                object_type=object_type,
+                id=target.id,
+                state=target.state,
+            )
+        )
     limit = settings.loop.evidence_max_mb * 1_000_000
     if len(content) > limit:
-        raise TooLarge(f"{filename}: evidence is at most {settings.loop.evidence_max_mb} MB")
+        raise TooLarge(
+            Message(
+                "{filename}: evidence is at most {evidence_max_mb} MB",
+                filename=filename,
+                evidence_max_mb=settings.loop.evidence_max_mb,
+            )
+        )
     if not content:
-        raise ValidationFailed(f"{filename}: the file is empty", field="file")
+        raise ValidationFailed(
+            Message("{filename}: the file is empty", filename=filename), field="file"
+        )
     name = _SAFE_NAME.sub("_", Path(filename or "evidence").name).strip("._")[:200] or "evidence"
     digest, _ = store_file(content, settings=settings)
     evidence = Evidence(
@@ -541,10 +574,17 @@ def evidence_file(
     settings = settings or get_settings()
     evidence = session.get(Evidence, evidence_id)
     if evidence is None:
-        raise NotFound(f"no evidence {evidence_id}", field="evidence")
+        raise NotFound(
+            Message("no evidence {evidence_id}", evidence_id=evidence_id), field="evidence"
+        )
     path = evidence_dir(settings) / evidence.sha256[:2] / evidence.sha256
     if not path.is_file():
-        raise NotFound(f"the file of evidence {evidence_id} is missing from the data directory")
+        raise NotFound(
+            Message(
+                "the file of evidence {evidence_id} is missing from the data directory",
+                evidence_id=evidence_id,
+            )
+        )
     return evidence, path
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from shuzhi.core import clock
-from shuzhi.core.errors import NotFound, Unauthenticated, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, Unauthenticated, ValidationFailed
 from shuzhi.core.permissions import Actor, require
 from shuzhi.notify.models import Delivery, Notification, Webhook
 from shuzhi.notify.rules import DeliveryState
@@ -90,13 +90,13 @@ def notification_public(item: Notification) -> NotificationPublic:
 
 
 def webhooks(session: Session, *, actor: Actor) -> list[Webhook]:
-    require(actor, WEBHOOKS, what="webhooks")
+    require(actor, WEBHOOKS, what=Message("webhooks"))
     return list(session.scalars(select(Webhook).order_by(Webhook.name)))
 
 
 def webhook(session: Session, *, actor: Actor, ref: int | str) -> Webhook:
     """A webhook by id, or by name (a name never starts with a digit)."""
-    require(actor, WEBHOOKS, what="webhooks")
+    require(actor, WEBHOOKS, what=Message("webhooks"))
     if isinstance(ref, int) or ref.isdigit():
         found = session.get(Webhook, int(ref)) if 0 < int(ref) <= ID_MAX else None
     else:

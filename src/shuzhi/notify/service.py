@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from shuzhi.core import audit, clock, dialect
 from shuzhi.core.db import Database
-from shuzhi.core.errors import Conflict, ValidationFailed
+from shuzhi.core.errors import Conflict, Message, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
@@ -164,21 +164,26 @@ def check_url(url: str, settings: Settings) -> str:
     """The URL a webhook may be registered for: http(s), a host on ``loop.webhook_hosts``
     when that list is not empty, no credentials and no fragment."""
     if any(char.isspace() or ord(char) < 32 for char in url):
-        raise ValidationFailed("the URL may not hold spaces or control characters", field="url")
+        raise ValidationFailed(
+            Message("the URL may not hold spaces or control characters"), field="url"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("the URL must be an http:// or https:// URL", field="url")
+        raise ValidationFailed(Message("the URL must be an http:// or https:// URL"), field="url")
     if parts.username is not None or parts.password is not None or parts.fragment:
-        raise ValidationFailed("the URL takes no credentials and no fragment", field="url")
+        raise ValidationFailed(Message("the URL takes no credentials and no fragment"), field="url")
     try:
         port = parts.port
     except ValueError:
-        raise ValidationFailed("the URL has an invalid port", field="url") from None
+        raise ValidationFailed(Message("the URL has an invalid port"), field="url") from None
     if not host_allowed(parts.hostname, port, settings.loop.webhook_hosts):
         where = f"{parts.hostname}:{port}" if port else parts.hostname
         raise ValidationFailed(
-            f"{where} is not on the operator's allow-list of webhook hosts "
-            "(SHUZHI_LOOP__WEBHOOK_HOSTS)",
+            Message(
+                "{where} is not on the operator's allow-list of webhook "
+                "hosts (SHUZHI_LOOP__WEBHOOK_HOSTS)",
+                where=where,
+            ),
             field="url",
         )
     return url
@@ -189,10 +194,10 @@ def register_webhook(
 ) -> tuple[Webhook, str]:
     """A new webhook and its secret; the secret is returned this once."""
     settings = settings or get_settings()
-    require(actor, queries.WEBHOOKS, what="webhooks")
+    require(actor, queries.WEBHOOKS, what=Message("webhooks"))
     url = check_url(data.url, settings)
     if session.scalar(select(Webhook.id).where(Webhook.name == data.name)) is not None:
-        raise Conflict(f"webhook {data.name!r} already exists", field="name")
+        raise Conflict(Message("webhook {name!r} already exists", name=data.name), field="name")
     webhook = Webhook(
         name=data.name,
         url=url,
@@ -291,7 +296,7 @@ def send_test(
     with db.transaction() as session:
         webhook = queries.webhook(session, actor=actor, ref=webhook_id)
         if not webhook.active:
-            raise Conflict(f"webhook {webhook.name} is switched off")
+            raise Conflict(Message("webhook {name} is switched off", name=webhook.name))
         delivery = _queue(
             session,
             webhook,
@@ -304,7 +309,11 @@ def send_test(
     with db.session() as session:
         found = session.get(Delivery, delivery_id)
         if found is None:  # the webhook was removed meanwhile
-            raise Conflict(f"webhook {webhook_id} was removed while it was tested")
+            raise Conflict(
+                Message(
+                    "webhook {webhook_id} was removed while it was tested", webhook_id=webhook_id
+                )
+            )
         return found
 
 
@@ -506,7 +515,7 @@ def run_due(
     limit: int = BATCH,
 ) -> DeliveryRun:
     """Send the deliveries whose time has come, one after another."""
-    require(actor, queries.WEBHOOKS, what="webhooks")
+    require(actor, queries.WEBHOOKS, what=Message("webhooks"))
     settings = settings or get_settings()
     now = clock.now()
     with db.session() as session:

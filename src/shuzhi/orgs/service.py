@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from shuzhi.core import audit, clock, ids
 from shuzhi.core.errors import (
     Conflict,
+    Message,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -69,7 +70,8 @@ def _check_credit_code(value: str | None) -> str | None:
     value = value.strip().upper()
     if not is_credit_code(value):
         raise ValidationFailed(
-            f"credit code {value!r} fails the GB 32100 check character", field="credit_code"
+            Message("credit code {value!r} fails the GB 32100 check character", value=value),
+            field="credit_code",
         )
     return value
 
@@ -79,9 +81,11 @@ def create_department(session: Session, *, actor: Actor, data: DepartmentCreate)
     parent = queries.department(session, data.parent, field="parent") if data.parent else None
     # the new department sits under its parent and in its own region: both must be in scope
     scope = Scope(department_id=parent.id if parent else None, region_code=region.code)
-    require(actor, "orgs.manage_departments", scope, what=f"department {data.code}")
+    require(
+        actor, "orgs.manage_departments", scope, what=Message("department {code}", code=data.code)
+    )
     if session.scalar(select(Department.id).where(Department.code == data.code)):
-        raise Conflict(f"department {data.code} already exists", field="code")
+        raise Conflict(Message("department {code} already exists", code=data.code), field="code")
     dept = Department(
         code=data.code,
         name=data.name,
@@ -111,7 +115,10 @@ def update_department(
 ) -> Department:
     dept = queries.department(session, code)
     require(
-        actor, "orgs.manage_departments", queries.department_scope(dept), what=f"department {code}"
+        actor,
+        "orgs.manage_departments",
+        queries.department_scope(dept),
+        what=Message("department {code}", code=code),
     )
     before = audit.snapshot(dept)
     changes = data.model_dump(exclude_unset=True)
@@ -129,11 +136,15 @@ def update_department(
                 actor,
                 "orgs.manage_departments",
                 Scope(department_id=parent.id, region_code=dept.region_code),
-                what=f"departments under {parent.code}",
+                what=Message("departments under {code}", code=parent.code),
             )
             if parent.id in queries.department_descendants(session, dept.id):
                 raise ValidationFailed(
-                    f"department {parent.code} is under {code}; it cannot be its parent",
+                    Message(
+                        "department {code} is under {code2}; it cannot be its parent",
+                        code=parent.code,
+                        code2=code,
+                    ),
                     field="parent",
                 )
             dept.parent_id = parent.id
@@ -143,7 +154,7 @@ def update_department(
                 actor,
                 "orgs.manage_departments",
                 Scope(region_code=dept.region_code),
-                what=f"department {code} as a root",
+                what=Message("department {code} as a root", code=code),
             )
             dept.parent_id = None
     _flush_unique(session, f"department {code}")
@@ -169,7 +180,12 @@ def apply_department(session: Session, *, actor: Actor, data: DepartmentCreate) 
         return create_department(session, actor=actor, data=data)
     if existing.region_code != data.region:
         raise Conflict(
-            f"department {data.code} is in region {existing.region_code}, not {data.region}",
+            Message(
+                "department {code} is in region {region_code}, not {region}",
+                code=data.code,
+                region_code=existing.region_code,
+                region=data.region,
+            ),
             field="region",
         )
     return update_department(
@@ -186,7 +202,9 @@ def _flush_unique(session: Session, what: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"{what} clashes with an existing record: {exc.orig}") from None
+        raise Conflict(
+            Message("{what} clashes with an existing record: {orig}", what=what, orig=exc.orig)
+        ) from None
 
 
 # users and grants ---------------------------------------------------------------------
@@ -224,8 +242,14 @@ def _require_can_hand_out(
     ]
     if beyond:
         raise PermissionDenied(
-            f"{actor.name} cannot {verb} {role.code} there: it does not hold "
-            f"{', '.join(beyond)} over that scope"
+            Message(
+                "{name} cannot {verb} {code} there: it does not hold {join} over that scope",
+                name=actor.name,
+                verb=verb,
+                verb_label={"grant": "授予", "revoke": "撤销"}.get(verb, verb),
+                code=role.code,
+                join=", ".join(beyond),
+            )
         )
 
 
@@ -242,21 +266,29 @@ def _manageable(session: Session, *, actor: Actor, username: str) -> User:
         for action in ("orgs.manage_users", *grant.role.actions):
             if not covers(actor, action, departments=departments, regions=region_codes):
                 raise PermissionDenied(
-                    f"{actor.name} cannot act on {username}: {username} holds {grant.role_code} "
-                    "beyond what you hold"
+                    Message(
+                        "{name} cannot act on {username}: {username} holds "
+                        "{role_code} beyond what you hold",
+                        name=actor.name,
+                        username=username,
+                        role_code=grant.role_code,
+                    )
                 )
     return account
 
 
 def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
     if not USERNAME.match(data.username):
-        raise ValidationFailed(f"username {data.username!r} is not allowed", field="username")
+        raise ValidationFailed(
+            Message("username {username!r} is not allowed", username=data.username),
+            field="username",
+        )
     dept = queries.department(session, data.department) if data.department else None
     require(
         actor,
         "orgs.manage_users",
         queries.department_scope(dept) if dept else None,
-        what=f"user {data.username}",
+        what=Message("user {username}", username=data.username),
     )
     problem = password_problem(
         data.password, min_length=get_settings().security.password_min_length
@@ -264,7 +296,9 @@ def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
     if problem:
         raise ValidationFailed(problem, field="password")
     if session.scalar(select(User.id).where(User.username == data.username)):
-        raise Conflict(f"user {data.username} already exists", field="username")
+        raise Conflict(
+            Message("user {username} already exists", username=data.username), field="username"
+        )
     account = User(
         username=data.username,
         display_name=data.display_name,
@@ -313,7 +347,7 @@ def set_password(session: Session, *, actor: Actor, username: str, password: str
 def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> User:
     account = _manageable(session, actor=actor, username=username)
     if account.id == actor.id and not active:
-        raise ValidationFailed("you cannot deactivate yourself", field="active")
+        raise ValidationFailed(Message("you cannot deactivate yourself"), field="active")
     if account.active != active:
         if not active:
             # a reactivated user logs in afresh instead of finding old sessions alive
@@ -429,8 +463,11 @@ def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCre
         )
         if _is_platform_wide_admin(grant) and _platform_admins(session) <= 1:
             raise Conflict(
-                f"{username} is the last platform administrator; grant the role to someone "
-                "else first"
+                Message(
+                    "{username} is the last platform administrator; grant the "
+                    "role to someone else first",
+                    username=username,
+                )
             )
         session.delete(grant)
         session.flush()
@@ -443,7 +480,9 @@ def revoke_role(session: Session, *, actor: Actor, username: str, data: GrantCre
             before={"role": data.role, "department": data.department, "region": data.region},
         )
         return
-    raise NotFound(f"{username} holds no such grant of {data.role}")
+    raise NotFound(
+        Message("{username} holds no such grant of {role}", username=username, role=data.role)
+    )
 
 
 # authentication ----------------------------------------------------------------------
@@ -543,7 +582,10 @@ def create_token(
     """A new API token; the plaintext is returned once and only its hash is kept."""
     account = _manageable(session, actor=actor, username=username)
     if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
-        raise ValidationFailed(f"a token lives 1 to {MAX_TOKEN_DAYS} days", field="days")
+        raise ValidationFailed(
+            Message("a token lives 1 to {MAX_TOKEN_DAYS} days", MAX_TOKEN_DAYS=MAX_TOKEN_DAYS),
+            field="days",
+        )
     lifetime = timedelta(days=days or get_settings().security.token_days)
     token, plaintext = _new_token(
         session, account=account, kind="api", name=name, lifetime=lifetime
@@ -567,7 +609,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
         or token.kind != "api"
         or (token.user_id != actor.id and not queries.can_manage(actor, token.user))
     ):
-        raise NotFound(f"no API token {token_id}")
+        raise NotFound(Message("no API token {token_id}", token_id=token_id))
     _manageable(session, actor=actor, username=token.user.username)
     if token.revoked_at is None:
         token.revoked_at = clock.now()
@@ -591,16 +633,16 @@ def _token_of(session: Session, plaintext: str) -> ApiToken | None:
 def live_token(session: Session, *, plaintext: str, kind: str = "api") -> ApiToken:
     """The live token of this kind with an active user behind it, or Unauthenticated."""
     if not plaintext.startswith(TOKEN_PREFIX):
-        raise Unauthenticated("malformed token")
+        raise Unauthenticated(Message("malformed token"))
     token = _token_of(session, plaintext)
     if token is None or token.kind != kind:
-        raise Unauthenticated("unknown token")
+        raise Unauthenticated(Message("unknown token"))
     if token.revoked_at is not None:
-        raise Unauthenticated("token revoked")
+        raise Unauthenticated(Message("token revoked"))
     if token.expires_at <= clock.now():
-        raise Unauthenticated("token expired")
+        raise Unauthenticated(Message("token expired"))
     if not token.user.active:
-        raise Unauthenticated("user deactivated")
+        raise Unauthenticated(Message("user deactivated"))
     return token
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shuzhi.core import audit
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.core.permissions import Actor, require
 from shuzhi.regions.models import Region
 from shuzhi.regions.rules import Level, code_problem, name_problem, parent_problem
@@ -73,7 +73,7 @@ def load_csv(
     session: Session, *, actor: Actor, text: str, source: str = "regions.csv"
 ) -> RegionLoadResult:
     """Create or update regions from CSV (code,name,level,parent); idempotent."""
-    require(actor, "regions.manage", what="regions")
+    require(actor, "regions.manage", what=Message("regions"))
     rows = _parse(text, source)
     existing = {r.code: r for r in session.scalars(select(Region))}
     in_file = {row.code: row for row in rows}

@@ -25,7 +25,7 @@ from shuzhi.loop import rules as loop_rules
 from shuzhi.notify import queries as notify_queries
 from shuzhi.regions.rules import Level
 from shuzhi.web import flash, i18n
-from shuzhi.web.session import LANG_COOKIE, csrf_token, set_cookie
+from shuzhi.web.session import LANG_COOKIE, csrf_token, locale_of, set_cookie
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -114,13 +114,6 @@ def active_entry(nav: list[NavItem], path: str) -> str | None:
     return max(under, key=len, default=None)
 
 
-def locale_of(request: Request) -> str:
-    default = request.app.state.settings.web.default_locale
-    return i18n.normalise(
-        request.query_params.get("lang") or request.cookies.get(LANG_COOKIE), default
-    )
-
-
 def translator_for(request: Request) -> Callable[[str], str]:
     return i18n.translator(locale_of(request))
 
@@ -163,6 +156,7 @@ def render(
         template,
         {
             "_": i18n.translator(locale),
+            "say": lambda text: i18n.say(text, locale),
             "locale": locale,
             "label": label(locale),
             "labels": LABELS,

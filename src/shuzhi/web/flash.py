@@ -20,7 +20,8 @@ from typing import Literal
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from shuzhi.web.session import delete_cookie, set_cookie
+from shuzhi.web import i18n
+from shuzhi.web.session import delete_cookie, locale_of, set_cookie
 
 COOKIE = "shuzhi_flash"
 LIFETIME_S = 60  # the browser follows the redirect at once; a minute covers a slow page
@@ -71,7 +72,12 @@ def redirect(
     """A 303 to ``url`` whose page will show ``ok`` (a success) or ``error`` (a refusal)."""
     if (ok is None) == (error is None):
         raise ValueError("a flash is either ok or error")
-    flash = Flash("ok", ok) if ok is not None else Flash("err", error or "")
+    # said now: the cookie carries text, not the message a service made it from
+    flash = (
+        Flash("ok", ok)
+        if ok is not None
+        else Flash("err", i18n.say(error or "", locale_of(request)))
+    )
     response = RedirectResponse(url, status_code=303)
     value = encode(request.app.state.settings.secret(), flash)
     set_cookie(request, response, COOKIE, value, max_age=LIFETIME_S)

@@ -1,12 +1,16 @@
 """The cockpit speaks zh-CN by default and English on request.
 
-Messages are written in English in templates and code; ``ZH`` gives their Chinese. A test
-checks that every message used in a template has its translation.
+Messages are written in English in templates and code; ``ZH`` gives their Chinese. A
+service's refusal that a page shows is a ``core.errors.Message``, translated by its
+template (``say``). A test checks that every message used in a template, and every
+``Message`` template in the code, has its translation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from shuzhi.core.errors import Message
 
 LOCALES = ("zh-CN", "en")
 
@@ -713,6 +717,198 @@ ZH: dict[str, str] = {
     "Trend": "走势",
     "With current data": "已归集数据",
     "overdue": "逾期",
+    # refusals from the services (core.errors.Message), said by ``say``; a value ending in
+    # _label is the Chinese label a translation uses in place of the code the English gives
+    "log in or present an API token": "请登录或出示 API 令牌",
+    "{actor} may not {action}": "{actor} 无权执行 {action}",
+    "{actor} may not {action} on {what}": "{actor} 无权对{what} 执行 {action}",
+    "{workflow} {object}": "{workflow} {object}",
+    "resources of {provider}": "{provider} 的数据资源",
+    "resource {code}": "数据资源 {code}",
+    "department {code}": "部门 {code}",
+    "consumer {code}": "应用系统 {code}",
+    "the gateway access log": "网关访问日志",
+    "webhooks": "Webhook 推送",
+    "source {source_id}": "数据源 {source_id}",
+    "data of {code}": "{code} 的数据",
+    "the lake": "数据湖",
+    "departments under {code}": "{code} 的下级部门",
+    "department {code} as a root": "作为顶级部门的 {code}",
+    "user {username}": "用户 {username}",
+    "regions": "行政区划",
+    "reform {code}": "改革 {code}",
+    "region {region}": "行政区划 {region}",
+    "problem {code}": "问题 {code}",
+    "{object_type} {id}": "{object_type} {id}",
+    "indicators of {code}": "{code} 的指标",
+    "indicator {code}": "指标 {code}",
+    "targets of {code}": "{code} 的目标值",
+    "warning rules": "预警规则",
+    "warnings": "预警",
+    "indicators": "指标",
+    "forecasts": "预测",
+    "strategic goals": "战略目标",
+    "the change log": "变更日志",
+    "catalog resource": "数据资源",
+    "access application": "共享申请",
+    "access grant": "共享授权",
+    "problem": "问题",
+    "milestone": "里程碑",
+    "warning": "预警",
+    "cannot {transition} {what}: it is {state}, and {transition} needs {sources}": (
+        "无法对{what} {transition_label}：其状态为“{state_label}”，"
+        "“{transition_label}”须在“{sources_label}”状态下进行"
+    ),
+    "{transition} needs a comment giving the reason": "“{transition_label}”须填写理由",
+    "cannot {transition} {what}: {reason}": "无法对{what} {transition_label}：{reason}",
+    "it has no fields": "它没有字段",
+    "it declares no primary key field": "它未声明主键字段",
+    "closure needs evidence: attach at least one file": "申请销号须有佐证材料：请至少附一个文件",
+    "the verifier may not be the one who rectified it and asked for closure": (
+        "核验人不能是整改并申请销号的人"
+    ),
+    "its warning {id} is still {state}: the problem closes only once the indicator "
+    "has recovered": "其预警 {id} 仍处于“{state_label}”：指标恢复后问题方可销号",
+    "consumer {code!r} already exists": "应用系统 {code!r} 已存在",
+    "no credential {access_key!r}": "没有访问密钥 {access_key!r}",
+    "credential {access_key} is {credential_state}": (
+        "访问密钥 {access_key} 的状态为 {credential_state}"
+    ),
+    "credential {access_key} is already revoked": "访问密钥 {access_key} 已被吊销",
+    "region {region} is outside the consumer's region {home}": (
+        "行政区划 {region} 超出了应用系统所属区划 {home}"
+    ),
+    "region {region} does not overlap resource {code}'s region {region_code}": (
+        "行政区划 {region} 与数据资源 {code} 的区划 {region_code} 不相交"
+    ),
+    "resource {code} has no region field, so it can only be granted for its whole region "
+    "{region_code}": ("数据资源 {code} 没有行政区划字段，只能按其整个区划 {region_code} 授权"),
+    "resource {code} has no field {unknown_item!r}": "数据资源 {code} 没有字段 {unknown_item!r}",
+    "{outside_item!r} is asked in clear but not among the fields": (
+        "{outside_item!r} 申请明文，但不在所申请的字段中"
+    ),
+    "consumer {code} is disabled": "应用系统 {code} 已停用",
+    "resource {code} is not published": "数据资源 {code} 尚未发布",
+    "resource {code} is 不予共享 (not shared) and cannot be applied for": (
+        "数据资源 {code} 为不予共享，不能申请"
+    ),
+    "resource {code} is graded L4 and never leaves the platform; only verification can be "
+    "applied for": ("数据资源 {code} 分级为 L4，数据不出平台；只能申请核验"),
+    "resource {code} has no service registered at the gateway to call": (
+        "数据资源 {code} 未在网关登记可调用的服务"
+    ),
+    "name the fields to read or verify": "请列出要读取或核验的字段",
+    "a grant lasts at most {value} years; apply again when it ends": (
+        "授权有效期最长 {value} 年；到期后请重新申请"
+    ),
+    "valid_until must be today or later, and not before valid_from": (
+        "有效期止须不早于今天，且不早于有效期起"
+    ),
+    "consumer {code} already has application {waiting} for {code2} awaiting a decision": (
+        "应用系统 {code} 对 {code2} 已有待审批的申请 {waiting}"
+    ),
+    "{value!r} was not asked in clear; only asked fields can be approved": (
+        "{value!r} 未申请明文；只能批准所申请的字段"
+    ),
+    "unknown grant action {name!r}": "未知的授权操作 {name!r}",
+    "base_url must be an http:// or https:// URL": "base_url 须为 http:// 或 https:// 地址",
+    "base_url takes no query, fragment or credentials": "base_url 不能包含查询串、片段或账号密码",
+    "{where} is not on the operator's allow-list of service hosts "
+    "(SHUZHI_GATEWAY__SERVICE_HOSTS)": (
+        "{where} 不在运维方的服务主机白名单中（SHUZHI_GATEWAY__SERVICE_HOSTS）"
+    ),
+    "method {unknown_item!r} is not one of {join}": "方法 {unknown_item!r} 不在 {join} 之中",
+    "valid_from is beyond any calendar": "有效期起超出了日历范围",
+    "base_url has an invalid port": "base_url 的端口无效",
+    "path pattern {path!r} must start with / and hold no .., ?, # or spaces": (
+        "路径模式 {path!r} 须以 / 开头，且不含 ..、?、# 或空格"
+    ),
+    "catalog resource {code} already exists": "数据资源 {code} 已存在",
+    "resource {code} is at version {version} now, not {version2}: someone changed it since "
+    "you opened it; reload and edit again": (
+        "数据资源 {code} 现为第 {version} 版而非第 {version2} "
+        "版：打开后已有人修改；请刷新后重新编辑"
+    ),
+    "resource {code} is {state}; only draft or rejected resources can be edited (withdraw "
+    "and revise a published one first)": (
+        "数据资源 {code} 的状态为 {state}；只有草稿或被退回的资源可以编辑（已发布的请先撤回再修订）"
+    ),
+    "{source}: expected a mapping with a 'resources' list": (
+        "{source}：应为含 'resources' 列表的映射"
+    ),
+    "{source}{where}: not valid YAML ({problem})": "{source}{where}：不是有效的 YAML（{problem}）",
+    "{source}: not valid YAML (nested too deeply)": "{source}：不是有效的 YAML（嵌套过深）",
+    "{source}: resource {code} appears twice": "{source}：数据资源 {code} 出现了两次",
+    "{source}: resource {label}: {value}{error_item}": (
+        "{source}：数据资源 {label}：{value}{error_item}"
+    ),
+    "the URL may not hold spaces or control characters": "地址不能包含空格或控制字符",
+    "the URL must be an http:// or https:// URL": "地址须为 http:// 或 https:// 地址",
+    "the URL takes no credentials and no fragment": "地址不能包含账号密码或片段",
+    "{where} is not on the operator's allow-list of webhook hosts (SHUZHI_LOOP__WEBHOOK_HOSTS)": (
+        "{where} 不在运维方的 Webhook 主机白名单中（SHUZHI_LOOP__WEBHOOK_HOSTS）"
+    ),
+    "webhook {name!r} already exists": "Webhook {name!r} 已存在",
+    "the URL has an invalid port": "地址的端口无效",
+    "webhook {name} is switched off": "Webhook {name} 已关闭",
+    "webhook {webhook_id} was removed while it was tested": "Webhook {webhook_id} 在测试期间被删除",
+    "no problem {problem_id}": "没有问题 {problem_id}",
+    "unknown region {code}": "未知的行政区划 {code}",
+    "unknown indicator {code!r}": "未知的指标 {code!r}",
+    "problem {code} exists already": "问题 {code} 已存在",
+    "evidence {join} is not this {object_type}'s": "佐证材料 {join} 不属于该 {object_type}",
+    "problem {code} is closed (销号)": "问题 {code} 已销号",
+    "{object_type} {id} is {state}: no more evidence": (
+        "{object_type} {id} 的状态为 {state}：不再接受佐证材料"
+    ),
+    "{filename}: evidence is at most {evidence_max_mb} MB": (
+        "{filename}：佐证材料最大 {evidence_max_mb} MB"
+    ),
+    "{filename}: the file is empty": "{filename}：文件为空",
+    "no evidence {evidence_id}": "没有佐证材料 {evidence_id}",
+    "the file of evidence {evidence_id} is missing from the data directory": (
+        "佐证材料 {evidence_id} 的文件不在数据目录中"
+    ),
+    "{transition} needs a department": "{transition} 须指定部门",
+    "a problem's deadline cannot be removed": "问题的整改期限不能删除",
+    "reform {code} has no milestone {milestone_id}": "改革 {code} 没有里程碑 {milestone_id}",
+    "no reform {code!r}": "没有改革 {code!r}",
+    "{source}: expected a mapping with a 'reforms' list": "{source}：应为含 'reforms' 列表的映射",
+    "{name} may not loop.ledger": "{name} 无权执行 loop.ledger",
+    "{source}: reform {twice_item} appears twice": "{source}：改革 {twice_item} 出现了两次",
+    "a check-in needs a note saying what moved": "进展填报须说明推进了什么",
+    "{source}: reform {label}: {first}": "{source}：改革 {label}：{first}",
+    "{username} holds no such grant of {role}": "{username} 没有这项 {role} 授权",
+    "credit code {value!r} fails the GB 32100 check character": (
+        "统一社会信用代码 {value!r} 未通过 GB 32100 校验位检查"
+    ),
+    "department {code} already exists": "部门 {code} 已存在",
+    "department {code} is in region {region_code}, not {region}": (
+        "部门 {code} 属于行政区划 {region_code}，而非 {region}"
+    ),
+    "{name} cannot {verb} {code} there: it does not hold {join} over that scope": (
+        "{name} 不能在该范围{verb_label} {code}：其在该范围不具备 {join}"
+    ),
+    "username {username!r} is not allowed": "用户名 {username!r} 不可用",
+    "user {username} already exists": "用户 {username} 已存在",
+    "you cannot deactivate yourself": "不能停用自己的账号",
+    "a token lives 1 to {MAX_TOKEN_DAYS} days": "令牌有效期为 1 至 {MAX_TOKEN_DAYS} 天",
+    "no API token {token_id}": "没有 API 令牌 {token_id}",
+    "malformed token": "令牌格式有误",
+    "unknown token": "未知的令牌",
+    "token revoked": "令牌已吊销",
+    "token expired": "令牌已过期",
+    "user deactivated": "用户已停用",
+    "{what} clashes with an existing record: {orig}": "{what} 与已有记录冲突：{orig}",
+    "{username} is the last platform administrator; grant the role to someone else first": (
+        "{username} 是最后一名平台管理员；请先将该角色授予他人"
+    ),
+    "department {code} is under {code2}; it cannot be its parent": (
+        "部门 {code} 隶属于 {code2}，不能作为其上级"
+    ),
+    "{name} cannot act on {username}: {username} holds {role_code} beyond what you hold": (
+        "{name} 不能操作 {username}：{username} 持有超出您权限的 {role_code}"
+    ),
 }
 
 
@@ -730,3 +926,20 @@ def translator(locale: str) -> Callable[[str], str]:
     if locale == "en":
         return lambda message: message
     return lambda message: ZH.get(message, message)
+
+
+def say(text: str, locale: str) -> str:
+    """A service's message (``core.errors.Message``) in the reader's language: its
+    template's translation filled with its values (messages among them said too). Any
+    other text, or a template not translated, stays as it is."""
+    if locale == "en" or not isinstance(text, Message):
+        return str(text)
+    template = ZH.get(text.template)
+    if template is None:
+        return str(text)
+    return template.format(
+        **{
+            name: say(value, locale) if isinstance(value, Message) else value
+            for name, value in text.values.items()
+        }
+    )

@@ -14,9 +14,18 @@ from shuzhi.core.permissions import ANONYMOUS, Actor
 from shuzhi.core.settings import Environment, Settings
 from shuzhi.orgs import queries as orgs
 from shuzhi.orgs import service as orgs_service
+from shuzhi.web import i18n
 
 COOKIE = "shuzhi_session"
 LANG_COOKIE = "shuzhi_lang"
+
+
+def locale_of(request: Request) -> str:
+    """The reader's language: ``?lang=``, else the cookie, else the site's default."""
+    default = request.app.state.settings.web.default_locale
+    return i18n.normalise(
+        request.query_params.get("lang") or request.cookies.get(LANG_COOKIE), default
+    )
 
 
 def cookies_secure(settings: Settings) -> bool:
