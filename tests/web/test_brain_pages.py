@@ -320,14 +320,14 @@ def test_the_forecast_band_is_the_latest_forecast(long_series: Database) -> None
 
 def test_bad_input_is_an_error_page_never_a_traceback(client: TestClient) -> None:
     for url, status, says in [
-        ("/brain/indicators/ghost", 404, "unknown indicator 'ghost'"),
-        ("/brain/indicators/cases?region=339999", 404, "unknown region '339999'"),
-        ("/brain/indicators/cases?grain=day", 422, "reported by month, quarter, year"),
-        ("/brain/indicators/cases?grain=fortnight", 422, "reported by month, quarter, year"),
-        ("/brain?region=339999", 404, "unknown region"),
-        ("/brain/warnings?region=339999", 404, "unknown region"),
-        ("/brain/warnings?indicator=ghost", 404, "unknown indicator"),
-        ("/brain/warnings/999999", 404, "no warning 999999"),
+        ("/brain/indicators/ghost", 404, "未知的指标 'ghost'"),
+        ("/brain/indicators/cases?region=339999", 404, "未知的行政区划 '339999'"),
+        ("/brain/indicators/cases?grain=day", 422, "按 month, quarter, year 统计"),
+        ("/brain/indicators/cases?grain=fortnight", 422, "按 month, quarter, year 统计"),
+        ("/brain?region=339999", 404, "未知的行政区划"),
+        ("/brain/warnings?region=339999", 404, "未知的行政区划"),
+        ("/brain/warnings?indicator=ghost", 404, "未知的指标"),
+        ("/brain/warnings/999999", 404, "没有预警 999999"),
         ("/brain/warnings/0", 422, "warning_id"),
     ]:
         page = get(client, url, status)
@@ -685,9 +685,9 @@ def test_a_bad_month_or_region_of_the_brief_is_an_error_page(client: TestClient)
         ("/brain/report?month=2025-13", 422, "is not a month"),
         ("/brain/report?month=May", 422, "is not a month"),
         ("/brain/report?month=2025-04-01", 422, "month"),
-        ("/brain/report?month=2025-04&region=339999", 404, "unknown region '339999'"),
+        ("/brain/report?month=2025-04&region=339999", 404, "未知的行政区划 '339999'"),
         ("/brain/report.md?month=2025-13", 422, "is not a month"),
-        ("/brain/report.html?region=339999", 404, "unknown region"),
+        ("/brain/report.html?region=339999", 404, "未知的行政区划"),
     ]:
         page = get(client, url, status)
         assert says in unescape(section(page, "error")), url
@@ -771,7 +771,7 @@ def test_a_viewer_sees_no_form_and_a_post_is_refused(client: TestClient, site: W
     ]:
         response = post(client, url, data=data, files=files)
         assert response.status_code == 403, url
-        assert "viewer may not" in unescape(section(response.text, "error")), url
+        assert "viewer 无权" in unescape(section(response.text, "error")), url
     assert places_targets(site.database) == before
     with site.database.session() as session:
         assert "places" not in queries.specs(session)
@@ -800,7 +800,7 @@ def test_defining_is_for_the_owners_department(site: World) -> None:
         )
         assert page.status_code == 200
         assert flashed(page.text) == (
-            "wjw.yaml: indicator places: gat_admin may not brain.define on indicators of zj_wjw"
+            "wjw.yaml：指标 places：gat_admin 无权对zj_wjw 的指标 执行 brain.define"
         )
         with site.database.session() as session:
             assert "places" not in queries.specs(session)
@@ -830,10 +830,10 @@ def test_a_bad_indicators_file_applies_nothing(analyst: World) -> None:
             client, "/brain/apply", files={"file": ("bad.yaml", indicators_yaml(fine, broken))}
         )
         message = flashed(page.text)
-        assert message and message.startswith("bad.yaml: ") and "nope" in message
+        assert message and message.startswith("bad.yaml：") and "nope" in message
         assert 'class="flash err"' in page.text
         not_yaml = post(client, "/brain/apply", files={"file": ("x.yaml", b"indicators: [")})
-        assert re.match(r"x\.yaml:\d+: not valid YAML", flashed(not_yaml.text) or "")
+        assert re.match(r"x\.yaml:\d+：不是有效的 YAML", flashed(not_yaml.text) or "")
         binary = post(client, "/brain/apply", files={"file": ("x.yaml", b"\xff\xfe\x00")})
         assert flashed(binary.text) == "x.yaml：不是 UTF-8 文本。"
         nothing = post(client, "/brain/apply", files={"file": ("", b"")})
@@ -893,7 +893,7 @@ def test_a_bad_target_is_refused_with_the_reason(analyst: World) -> None:
             ({"value": "many", "period": "2025"}, "value: Input should be a valid number"),
             ({"value": "5", "period": "2025-13", "grain": "month"}, "is not a month"),
             ({"value": "5", "period": "2025", "grain": "fortnight"}, "grain: Input should be"),
-            ({"value": "5", "period": "2025", "region": "339999"}, "unknown region 339999"),
+            ({"value": "5", "period": "2025", "region": "339999"}, "未知的行政区划 339999"),
             ({"value": "inf", "period": "2025"}, "a target is a finite number"),
         ]:
             form = {"grain": "year", "region": HANGZHOU, **data}
@@ -950,7 +950,7 @@ def test_a_workbook_with_a_bad_row_imports_nothing(analyst: World) -> None:
             files={"file": ("目标.xlsx", book)},
         )
         message = flashed(page.text) or ""
-        assert message.startswith("目标.xlsx: row 3 目标值:"), message
+        assert message.startswith("目标.xlsx：row 3 目标值:"), message
         assert 'class="flash err"' in page.text
         unknown = workbook([["places_per_1000", "339999", "年", 2026, 6, ""]])
         page = post(
@@ -959,7 +959,7 @@ def test_a_workbook_with_a_bad_row_imports_nothing(analyst: World) -> None:
             page=INDICATOR_PAGE,
             files={"file": ("目标.xlsx", unknown)},
         )
-        assert flashed(page.text) == "目标.xlsx: target #1: unknown region 339999"
+        assert flashed(page.text) == "目标.xlsx：第 1 个目标值：未知的行政区划 339999"
     assert places_targets(analyst.database) == before
 
 

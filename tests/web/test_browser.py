@@ -249,7 +249,7 @@ def test_a_viewer_cannot_reach_an_officers_draft(page: Page) -> None:
     response = page.goto(f"/catalog/{code}")
     assert response is not None
     assert response.status == 404
-    expect(page.get_by_test_id("error")).to_contain_text("no catalog resource")
+    expect(page.get_by_test_id("error")).to_contain_text("目录中没有数据资源")
 
     page.goto("/catalog")
     page.get_by_test_id("search").press_sequentially(code)

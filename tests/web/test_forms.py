@@ -132,7 +132,7 @@ def test_a_viewer_gets_no_upload_and_cannot_apply(client: TestClient, sqlite_wor
 
     refused = upload(client, csrf_of(page.text), "gat.yaml", document)
 
-    assert "may not catalog.edit" in refused
+    assert "viewer 无权对zj_gat 的数据资源 执行 catalog.edit" in refused
     assert count(sqlite_world, Resource) == 0
 
 

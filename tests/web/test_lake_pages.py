@@ -333,7 +333,7 @@ def test_an_upload_over_the_limit_is_refused_whole(
         login(client, "gat_officer")
         big = as_csv(HEADERS, rows()) + b"x" * (2**20 + 1)
         page = upload(client, big, filename="big.csv")
-    assert flashed(page) == "big.csv is over the upload limit of 1 MiB"
+    assert flashed(page) == "big.csv 超过了 1 MiB 的上传上限"
     assert batch_count(sqlite_world) == 0
 
 

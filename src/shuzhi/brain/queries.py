@@ -47,7 +47,7 @@ from shuzhi.brain.schemas import (
 from shuzhi.catalog.models import Resource
 from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.lake.engine import reader
 from shuzhi.lake.rules import literal
@@ -65,7 +65,7 @@ def results_lake(settings: Settings | None = None) -> Lake:
 def get(session: Session, code: str) -> Indicator:
     found = session.scalar(select(Indicator).where(Indicator.code == code))
     if found is None:
-        raise NotFound(f"unknown indicator {code!r}", field="indicator")
+        raise NotFound(Message("unknown indicator {code!r}", code=code), field="indicator")
     return found
 
 
@@ -84,7 +84,12 @@ def search(session: Session, *, system: str | None = None, q: str | None = None)
             statement = statement.where(Indicator.system == System(system).value)
         except ValueError:
             raise ValidationFailed(
-                f"unknown system {system!r}: use one of {System.choices()}", field="system"
+                Message(
+                    "unknown system {system!r}: use one of {choices}",
+                    system=system,
+                    choices=System.choices(),
+                ),
+                field="system",
             ) from None
     if q:
         pattern = f"%{q.strip()}%"
@@ -427,7 +432,7 @@ def rules(session: Session) -> list[Rule]:
 def get_warning(session: Session, warning_id: int) -> EarlyWarning:
     found = session.get(EarlyWarning, warning_id)
     if found is None:
-        raise NotFound(f"no warning {warning_id}", field="warning")
+        raise NotFound(Message("no warning {warning_id}", warning_id=warning_id), field="warning")
     return found
 
 
@@ -662,18 +667,27 @@ def indicator_page(
         roots = sorted(code for code, item in names.items() if item.parent_code is None)
         region = roots[0] if roots else "330000"
     if region not in names:
-        raise NotFound(f"unknown region {region!r}", field="region")
+        raise NotFound(Message("unknown region {region!r}", region=region), field="region")
     default = spec.frequency if spec.frequency in spec.grains else spec.grains[0]
     try:
         chosen = Grain(grain) if grain is not None else default
     except ValueError:
         raise ValidationFailed(
-            f"unknown grain {grain!r}: use one of {Grain.choices()}", field="grain"
+            Message(
+                "unknown grain {grain!r}: use one of {choices}",
+                grain=grain,
+                choices=Grain.choices(),
+            ),
+            field="grain",
         ) from None
     if chosen not in spec.grains:
         raise ValidationFailed(
-            f"{indicator.code} is reported by {', '.join(g.value for g in spec.grains)},"
-            f" not {chosen.value}",
+            Message(
+                "{code} is reported by {join}, not {value}",
+                code=indicator.code,
+                join=", ".join(g.value for g in spec.grains),
+                value=chosen.value,
+            ),
             field="grain",
         )
     every = evaluation(session, indicator, grain=chosen, settings=settings)

@@ -82,9 +82,18 @@ def _yaml(text: str, *, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(f"{source}{where}: not valid YAML ({problem})") from None
+        raise ValidationFailed(
+            Message(
+                "{source}{where}: not valid YAML ({problem})",
+                source=source,
+                where=where,
+                problem=problem,
+            )
+        ) from None
     except RecursionError:
-        raise ValidationFailed(f"{source}: not valid YAML (nested too deeply)") from None
+        raise ValidationFailed(
+            Message("{source}: not valid YAML (nested too deeply)", source=source)
+        ) from None
 
 
 def _first(exc: ValidationError) -> str:
@@ -98,7 +107,9 @@ def parse_file(text: str, *, source: str) -> list[IndicatorSpec]:
     """Every indicator of a YAML file, or one error naming the file and the indicator."""
     document = _yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("indicators"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with an 'indicators' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with an 'indicators' list", source=source)
+        )
     parsed: list[IndicatorSpec] = []
     seen: set[str] = set()
     for index, item in enumerate(document["indicators"], start=1):
@@ -106,7 +117,11 @@ def parse_file(text: str, *, source: str) -> list[IndicatorSpec]:
         label = code if isinstance(code, str) else f"#{index}"
         parsed.append(_spec(item, where=f"{source}: indicator {label}"))
         if parsed[-1].code in seen:
-            raise ValidationFailed(f"{source}: indicator {parsed[-1].code} appears twice")
+            raise ValidationFailed(
+                Message(
+                    "{source}: indicator {code} appears twice", source=source, code=parsed[-1].code
+                )
+            )
         seen.add(parsed[-1].code)
     return parsed
 
@@ -115,7 +130,9 @@ def _spec(item: Any, *, where: str) -> IndicatorSpec:
     try:
         return IndicatorSpec.model_validate(item)
     except ValidationError as exc:
-        raise ValidationFailed(f"{where}: {_first(exc)}") from None
+        raise ValidationFailed(
+            Message("{where}: {first}", where=where, first=_first(exc))
+        ) from None
 
 
 def _check(session: Session, incoming: Iterable[IndicatorSpec], *, drop: str | None = None) -> None:
@@ -209,7 +226,7 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
     try:
         _check(session, specs)
     except ShuzhiError as exc:
-        raise type(exc)(f"{source}: {exc.detail}") from None
+        raise type(exc)(Message("{source}: {detail}", source=source, detail=exc.detail)) from None
     result = ApplyResult(created=[], updated=[], unchanged=[])
     by_code = {spec.code: spec for spec in specs}
     # saved inputs first (each save checks against what is stored), reported in file order
@@ -221,7 +238,14 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
             try:
                 _, changed = save(session, actor=actor, spec=spec)
             except ShuzhiError as exc:
-                raise type(exc)(f"{source}: indicator {code}: {exc.detail}") from None
+                raise type(exc)(
+                    Message(
+                        "{source}: indicator {code}: {detail}",
+                        source=source,
+                        code=code,
+                        detail=exc.detail,
+                    )
+                ) from None
             _tally(result, code, existed=existed is not None, changed=changed)
     for bucket in (result.created, result.updated, result.unchanged):
         bucket.sort(key=position.__getitem__)
@@ -247,7 +271,13 @@ def delete(session: Session, *, actor: Actor, code: str) -> None:
         if code in computing.dependencies(spec)
     )
     if users:
-        raise Conflict(f"indicator {code} is used by {', '.join(users)}; change those first")
+        raise Conflict(
+            Message(
+                "indicator {code} is used by {join}; change those first",
+                code=code,
+                join=", ".join(users),
+            )
+        )
     audit.record(
         session,
         actor=actor,
@@ -264,7 +294,10 @@ def delete(session: Session, *, actor: Actor, code: str) -> None:
     except IntegrityError:
         # a higher package (a reform's key result) still names it; the brain cannot know whom
         raise Conflict(
-            f"indicator {code} is still referred to (a reform's key result); remove that first"
+            Message(
+                "indicator {code} is still referred to (a reform's key result); remove that first",
+                code=code,
+            )
         ) from None
 
 
@@ -276,14 +309,16 @@ def _target_rows(
 ) -> list[tuple[str, Grain, date]]:
     if entry.subtree is not None:
         if entry.subtree not in regions:
-            raise NotFound(f"unknown region {entry.subtree}", field="subtree")
+            raise NotFound(
+                Message("unknown region {subtree}", subtree=entry.subtree), field="subtree"
+            )
         prefix = regions[entry.subtree].path
         codes = sorted(code for code, region in regions.items() if region.path.startswith(prefix))
     else:
         codes = []
     for code in entry.regions:
         if code not in regions:
-            raise NotFound(f"unknown region {code}", field="regions")
+            raise NotFound(Message("unknown region {code}", code=code), field="regions")
         codes.append(code)
     starts = [parse_period(entry.grain, period) for period in entry.periods]
     return [(code, entry.grain, start) for code in dict.fromkeys(codes) for start in starts]
@@ -304,7 +339,6 @@ def set_targets(
     created = updated = 0
     now = clock.now()
     for index, entry in enumerate(entries, start=1):
-        label = f"{where}: target #{index}" if where else f"target #{index}"
         try:
             indicator = queries.get(session, entry.indicator)
             require(
@@ -315,7 +349,16 @@ def set_targets(
             )
             rows = _target_rows(session, entry, regions=regions)
         except ShuzhiError as exc:
-            raise type(exc)(f"{label}: {exc.detail}") from None
+            raise type(exc)(
+                Message(
+                    "{where}: target #{index}: {detail}",
+                    where=where,
+                    index=index,
+                    detail=exc.detail,
+                )
+                if where
+                else Message("target #{index}: {detail}", index=index, detail=exc.detail)
+            ) from None
         existing = {
             (row.region_code, row.grain, row.period_start): row
             for row in session.scalars(select(Target).where(Target.indicator_id == indicator.id))
@@ -358,13 +401,22 @@ def parse_targets(text: str, *, source: str) -> list[TargetSet]:
     """The ``targets:`` list of a YAML file."""
     document = _yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("targets"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with a 'targets' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with a 'targets' list", source=source)
+        )
     out = []
     for index, item in enumerate(document["targets"], start=1):
         try:
             out.append(TargetSet.model_validate(item))
         except ValidationError as exc:
-            raise ValidationFailed(f"{source}: target #{index}: {_first(exc)}") from None
+            raise ValidationFailed(
+                Message(
+                    "{source}: target #{index}: {first}",
+                    source=source,
+                    index=index,
+                    first=_first(exc),
+                )
+            ) from None
     return out
 
 
@@ -389,7 +441,7 @@ def parse_targets_workbook(data: bytes, *, source: str) -> list[TargetSet]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
-        raise ValidationFailed(f"{source}: not an XLSX workbook") from None
+        raise ValidationFailed(Message("{source}: not an XLSX workbook", source=source)) from None
     sheet = book.worksheets[0]
     lines = sheet.iter_rows(values_only=True)
     header = [str(cell).strip() if cell is not None else "" for cell in next(lines, ())]
@@ -402,7 +454,9 @@ def parse_targets_workbook(data: bytes, *, source: str) -> list[TargetSet]:
         TARGET_COLUMNS[key][0] for key in TARGET_COLUMNS if key not in where and key != "note"
     ]
     if missing:
-        raise ValidationFailed(f"{source}: missing columns {', '.join(missing)}")
+        raise ValidationFailed(
+            Message("{source}: missing columns {join}", source=source, join=", ".join(missing))
+        )
     entries: list[TargetSet] = []
     errors: list[str] = []
     for number, cells in enumerate(lines, start=2):
@@ -440,9 +494,11 @@ def parse_targets_workbook(data: bytes, *, source: str) -> list[TargetSet]:
             )
     if errors:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise ValidationFailed(f"{source}: {'; '.join(errors[:5])}{more}")
+        raise ValidationFailed(
+            Message("{source}: {join}{more}", source=source, join="; ".join(errors[:5]), more=more)
+        )
     if not entries:
-        raise ValidationFailed(f"{source}: no target rows")
+        raise ValidationFailed(Message("{source}: no target rows", source=source))
     return entries
 
 
@@ -453,7 +509,9 @@ def parse_targets_upload(data: bytes, *, source: str) -> list[TargetSet]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationFailed(f"{source}: neither an XLSX workbook nor UTF-8 YAML") from None
+        raise ValidationFailed(
+            Message("{source}: neither an XLSX workbook nor UTF-8 YAML", source=source)
+        ) from None
     return parse_targets(text, source=source)
 
 
@@ -463,7 +521,9 @@ def parse_targets_upload(data: bytes, *, source: str) -> list[TargetSet]:
 def parse_rules(text: str, *, source: str) -> list[RuleSpec]:
     document = _yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with a 'rules' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with a 'rules' list", source=source)
+        )
     out: list[RuleSpec] = []
     for index, item in enumerate(document["rules"], start=1):
         code = item.get("code") if isinstance(item, dict) else None
@@ -471,7 +531,11 @@ def parse_rules(text: str, *, source: str) -> list[RuleSpec]:
         try:
             out.append(RuleSpec.model_validate(item))
         except ValidationError as exc:
-            raise ValidationFailed(f"{source}: rule {label}: {_first(exc)}") from None
+            raise ValidationFailed(
+                Message(
+                    "{source}: rule {label}: {first}", source=source, label=label, first=_first(exc)
+                )
+            ) from None
     return out
 
 
@@ -482,7 +546,10 @@ def save_rule(session: Session, *, actor: Actor, spec: RuleSpec) -> tuple[Rule, 
     known = set(session.scalars(select(Indicator.code)))
     for code in spec.indicators:
         if code != "*" and code not in known:
-            raise NotFound(f"rule {spec.code}: unknown indicator {code!r}", field="indicators")
+            raise NotFound(
+                Message("rule {code}: unknown indicator {code2!r}", code=spec.code, code2=code),
+                field="indicators",
+            )
     stored = spec.model_dump(mode="json")
     rule = session.scalar(select(Rule).where(Rule.code == spec.code))
     now = clock.now()
@@ -519,7 +586,9 @@ def apply_rules(session: Session, *, actor: Actor, text: str, source: str) -> Ap
         try:
             _, changed = save_rule(session, actor=actor, spec=spec)
         except ShuzhiError as exc:
-            raise type(exc)(f"{source}: {exc.detail}") from None
+            raise type(exc)(
+                Message("{source}: {detail}", source=source, detail=exc.detail)
+            ) from None
         _tally(result, spec.code, existed=existed is not None, changed=changed)
     return result
 
@@ -818,7 +887,9 @@ def compute(
     settings = settings or get_settings()
     kind = engine or settings.brain.engine
     if kind not in ENGINES:
-        raise ValidationFailed(f"unknown engine {kind!r}: use duckdb or spark", field="engine")
+        raise ValidationFailed(
+            Message("unknown engine {kind!r}: use duckdb or spark", kind=kind), field="engine"
+        )
     require(
         actor, "brain.compute", Scope(department_id=actor.department_id), what=Message("indicators")
     )
@@ -1167,7 +1238,9 @@ __all__ = ["ENGINES", "apply", "compute", "delete", "parse_file", "save"]
 def parse_goals(text: str, *, source: str) -> list[GoalSpec]:
     document = _yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("goals"), list):
-        raise ValidationFailed(f"{source}: expected a mapping with a 'goals' list")
+        raise ValidationFailed(
+            Message("{source}: expected a mapping with a 'goals' list", source=source)
+        )
     out = []
     for index, item in enumerate(document["goals"], start=1):
         code = item.get("code") if isinstance(item, dict) else None
@@ -1175,7 +1248,11 @@ def parse_goals(text: str, *, source: str) -> list[GoalSpec]:
         try:
             out.append(GoalSpec.model_validate(item))
         except ValidationError as exc:
-            raise ValidationFailed(f"{source}: goal {label}: {_first(exc)}") from None
+            raise ValidationFailed(
+                Message(
+                    "{source}: goal {label}: {first}", source=source, label=label, first=_first(exc)
+                )
+            ) from None
     return out
 
 
@@ -1198,24 +1275,40 @@ def apply_goals(session: Session, *, actor: Actor, text: str, source: str) -> Ap
     codes = [goal.code for goal, _ in flat]
     twice = sorted({code for code in codes if codes.count(code) > 1})
     if twice:
-        raise ValidationFailed(f"{source}: goal {twice[0]} appears twice")
+        raise ValidationFailed(
+            Message("{source}: goal {twice_item} appears twice", source=source, twice_item=twice[0])
+        )
     indicators = {row.code: row for row in session.scalars(select(Indicator))}
     known_regions = set(session.scalars(select(Region.code)))
     departments = {row.code: row.id for row in session.scalars(select(Department))}
     for goal, _ in flat:
         where = f"{source}: goal {goal.code}"
         if goal.owner is not None and goal.owner not in departments:
-            raise NotFound(f"{where}: unknown owner department {goal.owner}")
+            raise NotFound(
+                Message("{where}: unknown owner department {owner}", where=where, owner=goal.owner)
+            )
         for result in goal.key_results:
             if result.indicator not in indicators:
-                raise NotFound(f"{where}: unknown indicator {result.indicator!r}")
+                raise NotFound(
+                    Message(
+                        "{where}: unknown indicator {indicator!r}",
+                        where=where,
+                        indicator=result.indicator,
+                    )
+                )
             if result.region not in known_regions:
-                raise NotFound(f"{where}: unknown region {result.region}")
+                raise NotFound(
+                    Message("{where}: unknown region {region}", where=where, region=result.region)
+                )
             try:
                 parse_period(Grain.year, result.baseline_period)
             except ValidationFailed:
                 raise ValidationFailed(
-                    f"{where}: baseline_period {result.baseline_period!r} is not a year"
+                    Message(
+                        "{where}: baseline_period {baseline_period!r} is not a year",
+                        where=where,
+                        baseline_period=result.baseline_period,
+                    )
                 ) from None
     existing = {row.code: row for row in session.scalars(select(Goal))}
     result = ApplyResult(created=[], updated=[], unchanged=[])

@@ -22,7 +22,7 @@ from shuzhi.catalog.schemas import (
     ResourceSummary,
 )
 from shuzhi.core import workflow
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.core.permissions import Actor, Scope, allowed
 from shuzhi.orgs import queries as orgs
 from shuzhi.regions.models import Region
@@ -56,7 +56,7 @@ def get(session: Session, *, actor: Actor, code: str) -> Resource:
     """The resource, or NotFound also when the actor may not see it (no existence leak)."""
     resource = session.scalar(select(Resource).where(Resource.code == code))
     if resource is None or not can_read(actor, resource):
-        raise NotFound(f"no catalog resource {code!r}", field="code")
+        raise NotFound(Message("no catalog resource {code!r}", code=code), field="code")
     return resource
 
 
@@ -89,7 +89,9 @@ def search(
     if filters.region:
         root = session.get(Region, filters.region)
         if root is None:
-            raise NotFound(f"unknown region code {filters.region!r}", field="region")
+            raise NotFound(
+                Message("unknown region code {region!r}", region=filters.region), field="region"
+            )
         stmt = stmt.join(Region, Region.code == Resource.region_code).where(
             Region.path.startswith(root.path)
         )

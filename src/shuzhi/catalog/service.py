@@ -286,5 +286,12 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
             )
             (result.updated if existing.version != version else result.unchanged).append(data.code)
         except ShuzhiError as exc:
-            raise type(exc)(f"{source}: resource {data.code}: {exc.detail}") from None
+            raise type(exc)(
+                Message(
+                    "{source}: resource {code}: {detail}",
+                    source=source,
+                    code=data.code,
+                    detail=exc.detail,
+                )
+            ) from None
     return result

@@ -74,7 +74,7 @@ def consumer_visible(actor: Actor) -> ColumnElement[bool]:
 def consumer(session: Session, *, actor: Actor, code: str) -> Consumer:
     found = session.scalar(select(Consumer).where(Consumer.code == code, consumer_visible(actor)))
     if found is None:
-        raise NotFound(f"no consumer {code!r}", field="consumer")
+        raise NotFound(Message("no consumer {code!r}", code=code), field="consumer")
     return found
 
 
@@ -174,7 +174,10 @@ def application(session: Session, *, actor: Actor, application_id: int) -> Appli
         select(Application).where(Application.id == application_id, application_visible(actor))
     )
     if found is None:
-        raise NotFound(f"no access application {application_id}", field="id")
+        raise NotFound(
+            Message("no access application {application_id}", application_id=application_id),
+            field="id",
+        )
     return found
 
 
@@ -274,7 +277,7 @@ def history(session: Session, *, object_type: str, object_id: int) -> list[Histo
 def grant(session: Session, *, actor: Actor, grant_id: int) -> Grant:
     found = session.scalar(select(Grant).where(Grant.id == grant_id, grant_visible(actor)))
     if found is None:
-        raise NotFound(f"no grant {grant_id}", field="id")
+        raise NotFound(Message("no grant {grant_id}", grant_id=grant_id), field="id")
     return found
 
 
@@ -430,7 +433,9 @@ def service(session: Session, *, actor: Actor, code: str) -> Service:
     resource = get(session, actor=actor, code=code)
     found = session.scalar(select(Service).where(Service.resource_id == resource.id))
     if found is None:
-        raise NotFound(f"resource {code} has no service registered at the gateway")
+        raise NotFound(
+            Message("resource {code} has no service registered at the gateway", code=code)
+        )
     return found
 
 

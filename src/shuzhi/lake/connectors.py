@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.core.plugins import hookimpl, manager
 from shuzhi.lake.rules import literal, quote
 
@@ -103,7 +103,11 @@ def choose(source: SourceSpec) -> Connector:
     if source.kind:
         if source.kind not in available:
             raise ValidationFailed(
-                f"unknown source format {source.kind!r}; known: {', '.join(sorted(available))}",
+                Message(
+                    "unknown source format {kind!r}; known: {join}",
+                    kind=source.kind,
+                    join=", ".join(sorted(available)),
+                ),
                 field="format",
             )
         return available[source.kind]
@@ -114,8 +118,11 @@ def choose(source: SourceSpec) -> Connector:
         if any(name.endswith(suffix) for suffix in connector.suffixes):
             return connector
     raise ValidationFailed(
-        f"cannot tell the format of {Path(source.location).name}; give --format "
-        f"({', '.join(sorted(available))})",
+        Message(
+            "cannot tell the format of {name}; give --format ({join})",
+            name=Path(source.location).name,
+            join=", ".join(sorted(available)),
+        ),
         field="format",
     )
 
@@ -123,7 +130,9 @@ def choose(source: SourceSpec) -> Connector:
 def _file(source: SourceSpec) -> Path:
     path = Path(source.location)
     if not path.is_file():
-        raise ValidationFailed(f"no such file: {source.location}", field="source")
+        raise ValidationFailed(
+            Message("no such file: {location}", location=source.location), field="source"
+        )
     return path
 
 
@@ -135,16 +144,21 @@ def _text_table(con: duckdb.DuckDBPyConnection, table: str, headers: list[str]) 
 
 def _check_headers(headers: list[str]) -> None:
     if not headers:
-        raise ValidationFailed("the source has no header row", field="source")
+        raise ValidationFailed(Message("the source has no header row"), field="source")
     blank = [str(position) for position, name in enumerate(headers, 1) if not name]
     if blank:
         raise ValidationFailed(
-            f"header cell {', '.join(blank)} is empty; every column needs a name", field="source"
+            Message(
+                "header cell {join} is empty; every column needs a name", join=", ".join(blank)
+            ),
+            field="source",
         )
     seen: set[str] = set()
     for name in headers:
         if name in seen:
-            raise ValidationFailed(f"column {name!r} appears twice in the header", field="source")
+            raise ValidationFailed(
+                Message("column {name!r} appears twice in the header", name=name), field="source"
+            )
         seen.add(name)
 
 
@@ -172,7 +186,13 @@ def _insert_rows(
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
             raise ValidationFailed(
-                f"data row {number} has {len(row)} cells; the header has {width}", field="source"
+                Message(
+                    "data row {number} has {len} cells; the header has {width}",
+                    number=number,
+                    len=len(row),
+                    width=width,
+                ),
+                field="source",
             )
         buffer.append(row)
         if len(buffer) >= ROWS_PER_BATCH:
@@ -214,10 +234,14 @@ def detect_encoding(path: Path, declared: str | None) -> str:
         try:
             found = codecs.lookup(declared)
         except LookupError:
-            raise ValidationFailed(f"unknown encoding {declared!r}", field="encoding") from None
+            raise ValidationFailed(
+                Message("unknown encoding {declared!r}", declared=declared), field="encoding"
+            ) from None
         # rot13, hex, base64 …: codecs that do not turn bytes into text
         if not getattr(found, "_is_text_encoding", True):
-            raise ValidationFailed(f"{declared!r} is not a text encoding", field="encoding")
+            raise ValidationFailed(
+                Message("{declared!r} is not a text encoding", declared=declared), field="encoding"
+            )
         name = found.name
         return "gb18030" if name in ("gbk", "gb2312") else name
     if head.startswith(codecs.BOM_UTF8):
@@ -229,7 +253,10 @@ def detect_encoding(path: Path, declared: str | None) -> str:
             continue
         return candidate
     raise ValidationFailed(
-        f"cannot detect the encoding of {path.name} (not UTF-8 nor GBK/GB18030); give --encoding",
+        Message(
+            "cannot detect the encoding of {name} (not UTF-8 nor GBK/GB18030); give --encoding",
+            name=path.name,
+        ),
         field="encoding",
     )
 
@@ -246,7 +273,12 @@ def transcode(path: Path, encoding: str, target: Path, progress: Progress) -> No
             except UnicodeError as exc:  # a UTF-16 or UTF-32 stream without its BOM, too
                 where = f" at byte {offset + exc.start}" if hasattr(exc, "start") else ""
                 raise ValidationFailed(
-                    f"{path.name} is not valid {encoding}{where}; give the right --encoding",
+                    Message(
+                        "{name} is not valid {encoding}{where}; give the right --encoding",
+                        name=path.name,
+                        encoding=encoding,
+                        where=where,
+                    ),
                     field="encoding",
                 ) from None
             if not chunk:
@@ -278,14 +310,20 @@ class CsvConnector:
                     first += more
             except UnicodeDecodeError:
                 raise ValidationFailed(
-                    f"{Path(source.location).name} is not valid UTF-8; give --encoding",
+                    Message(
+                        "{name} is not valid UTF-8; give --encoding",
+                        name=Path(source.location).name,
+                    ),
                     field="encoding",
                 ) from None
         delimiter = source.delimiter or _delimiter(first)
         if len(delimiter) != 1 or delimiter in '"\r\n':
             raise ValidationFailed(
-                f"delimiter {delimiter!r} is not usable: give one character other than a "
-                "quote or a line break",
+                Message(
+                    "delimiter {delimiter!r} is not usable: give one character "
+                    "other than a quote or a line break",
+                    delimiter=delimiter,
+                ),
                 field="delimiter",
             )
         headers = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
@@ -326,14 +364,19 @@ class XlsxConnector:
             book = load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
             raise ValidationFailed(
-                f"{path.name} is not a readable XLSX workbook: {exc}", field="source"
+                Message("{name} is not a readable XLSX workbook: {exc}", name=path.name, exc=exc),
+                field="source",
             ) from None
         try:
             if source.sheet:
                 if source.sheet not in book.sheetnames:
                     raise ValidationFailed(
-                        f"{path.name} has no sheet {source.sheet!r}; it has "
-                        f"{', '.join(book.sheetnames)}",
+                        Message(
+                            "{name} has no sheet {sheet!r}; it has {join}",
+                            name=path.name,
+                            sheet=source.sheet,
+                            join=", ".join(book.sheetnames),
+                        ),
                         field="sheet",
                     )
                 sheet = book[source.sheet]
@@ -342,7 +385,7 @@ class XlsxConnector:
             rows = sheet.iter_rows(min_row=source.header_row, values_only=True)
             header = next(rows, None)
             if header is None:
-                raise ValidationFailed(f"{path.name} is empty", field="source")
+                raise ValidationFailed(Message("{name} is empty", name=path.name), field="source")
             headers = [text(cell) or "" for cell in header]
             while headers and not headers[-1]:
                 headers.pop()
@@ -354,7 +397,10 @@ class XlsxConnector:
                     values = [text(cell) for cell in row]
                     if any(values[width:]):
                         raise ValidationFailed(
-                            f"{path.name}: a row has values right of the last header column",
+                            Message(
+                                "{name}: a row has values right of the last header column",
+                                name=path.name,
+                            ),
                             field="source",
                         )
                     values = (values + [None] * width)[:width]
@@ -386,7 +432,10 @@ def _as_text(con: duckdb.DuckDBPyConnection, table: str, relation_sql: str, name
         con.execute(f"CREATE TABLE {table} AS SELECT {casts} FROM {relation_sql}")
     except duckdb.Error as exc:
         raise ValidationFailed(
-            f"{name} does not parse: {str(exc).strip().splitlines()[0]}", field="source"
+            Message(
+                "{name} does not parse: {value}", name=name, value=str(exc).strip().splitlines()[0]
+            ),
+            field="source",
         ) from None
 
 
@@ -441,7 +490,7 @@ class SqlConnector:
 
         if bool(source.table) == bool(source.query):
             raise ValidationFailed(
-                "a database source needs either --table or --query", field="table"
+                Message("a database source needs either --table or --query"), field="table"
             )
         if source.table:
             parts = source.table.split(".")
@@ -451,7 +500,9 @@ class SqlConnector:
         try:
             engine = create_engine(source.location)
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-            raise ValidationFailed(f"not a usable database URL: {exc}", field="source") from None
+            raise ValidationFailed(
+                Message("not a usable database URL: {exc}", exc=exc), field="source"
+            ) from None
         try:
             with engine.connect() as connection:
                 _read_only(connection)
@@ -470,7 +521,10 @@ class SqlConnector:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ValidationFailed(
-                f"cannot read {source.describe()}: {reason}", field="source"
+                Message(
+                    "cannot read {describe}: {reason}", describe=source.describe(), reason=reason
+                ),
+                field="source",
             ) from None
         finally:
             engine.dispose()

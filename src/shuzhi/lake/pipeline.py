@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.core.masking import mask
 from shuzhi.lake.connectors import Progress, SourceSpec, choose
 from shuzhi.lake.rules import (
@@ -81,7 +81,9 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ValidationFailed(f"mapping {pair!r}: write it as 'column=field'", field="map")
+            raise ValidationFailed(
+                Message("mapping {pair!r}: write it as 'column=field'", pair=pair), field="map"
+            )
         column, _, target = pair.partition("=")
         mapping[column.strip()] = target.strip()
     return mapping
@@ -101,11 +103,21 @@ def resolve_mapping(
     for header, target in overrides.items():
         if target and target not in names:
             raise ValidationFailed(
-                f"mapping {header}={target}: the resource has no field {target!r}", field="map"
+                Message(
+                    "mapping {header}={target}: the resource has no field {target!r}",
+                    header=header,
+                    target=target,
+                ),
+                field="map",
             )
         if header not in headers:
             raise ValidationFailed(
-                f"mapping {header}={target}: the source has no column {header!r}", field="map"
+                Message(
+                    "mapping {header}={target}: the source has no column {header!r}",
+                    header=header,
+                    target=target,
+                ),
+                field="map",
             )
     mapping: dict[str, str] = {}
     unmatched = []
@@ -121,16 +133,21 @@ def resolve_mapping(
             mapping[header] = target
     if unmatched:
         raise ValidationFailed(
-            f"column {', '.join(repr(name) for name in unmatched)} matches no field "
-            f"(fields: {', '.join(sorted(names))}); map it as 'column=field', drop it as "
-            "'column=', or add an alias to the field",
+            Message(
+                "column {join} matches no field (fields: {join2}); map it as "
+                "'column=field', drop it as 'column=', or add an alias to "
+                "the field",
+                join=", ".join(repr(name) for name in unmatched),
+                join2=", ".join(sorted(names)),
+            ),
             field="map",
         )
     fed = Counter(mapping.values())
     twice = sorted(name for name, count in fed.items() if count > 1)
     if twice:
         raise ValidationFailed(
-            f"field {', '.join(twice)} is fed by more than one column", field="map"
+            Message("field {join} is fed by more than one column", join=", ".join(twice)),
+            field="map",
         )
     missing = [
         f"{item['name']} ({item['title']})" if item.get("title") else item["name"]
@@ -139,7 +156,8 @@ def resolve_mapping(
     ]
     if missing:
         raise ValidationFailed(
-            f"the source has no column for required field {', '.join(missing)}", field="map"
+            Message("the source has no column for required field {join}", join=", ".join(missing)),
+            field="map",
         )
     return mapping
 
@@ -166,11 +184,14 @@ class Pipeline:
         self._file_digest: tuple[Path, tuple[int, int], Future[str]] | None = None
         names = [item["name"] for item in fields]
         if watermark is not None and watermark not in names:
-            raise ValidationFailed(f"watermark {watermark!r} is not a field", field="watermark")
+            raise ValidationFailed(
+                Message("watermark {watermark!r} is not a field", watermark=watermark),
+                field="watermark",
+            )
         keys = [item["name"] for item in fields if item["primary_key"]]
         if mode is Mode.incremental and not keys:
             raise ValidationFailed(
-                "an incremental load needs a primary key to upsert by", field="mode"
+                Message("an incremental load needs a primary key to upsert by"), field="mode"
             )
         # without a declared key, a row is its own key: only exact repeats are dropped
         self.keys = keys or names
@@ -267,7 +288,12 @@ class Pipeline:
             )
         except duckdb.Error as exc:
             raise ValidationFailed(
-                f"{self.source_name} does not parse: {parse_error(exc)}", field="source"
+                Message(
+                    "{source_name} does not parse: {parse_error}",
+                    source_name=self.source_name,
+                    parse_error=parse_error(exc),
+                ),
+                field="source",
             ) from None
         if self.relation == STAGED:
             self.con.execute(f"DROP TABLE {STAGED}")
@@ -421,8 +447,12 @@ class Pipeline:
             name, kind = item["name"], SQL_TYPES[item["type"]]
             if kinds.get(name, kind) != kind or (name not in kinds and name in self.keys):
                 raise ValidationFailed(
-                    f"field {name} changed since the current snapshot was written; load the "
-                    "resource in full mode once, then incrementally again",
+                    Message(
+                        "field {name} changed since the current snapshot was "
+                        "written; load the resource in full mode once, then "
+                        "incrementally again",
+                        name=name,
+                    ),
                     field="mode",
                 )
             columns.append(quote(name) if name in kinds else f"NULL::{kind} AS {quote(name)}")

@@ -138,7 +138,7 @@ def batches(
 def batch(session: Session, *, actor: Actor, batch_id: int) -> Batch:
     found = session.get(Batch, batch_id)
     if found is None:
-        raise NotFound(f"no batch {batch_id}", field="batch")
+        raise NotFound(Message("no batch {batch_id}", batch_id=batch_id), field="batch")
     readable(session, actor=actor, code=found.resource.code)
     return found
 
@@ -149,7 +149,10 @@ def quarantine_batch(session: Session, *, resource: Resource, batch_id: int | No
     if batch_id is not None:
         found = session.get(Batch, batch_id)
         if found is None or found.resource_id != resource.id:
-            raise NotFound(f"no batch {batch_id} of {resource.code}", field="batch")
+            raise NotFound(
+                Message("no batch {batch_id} of {code}", batch_id=batch_id, code=resource.code),
+                field="batch",
+            )
         return found
     current = current_batch(session, resource.id)
     if current is None or current.snapshot is None:
@@ -304,7 +307,7 @@ def run_query(
 ) -> QueryResult:
     settings = settings or get_settings()
     if not sql.strip():
-        raise ValidationFailed("give an SQL query", field="sql")
+        raise ValidationFailed(Message("give an SQL query"), field="sql")
     with engine(session, actor=actor, settings=settings) as lake_engine:
         table, truncated = lake_engine.query(sql, limit=limit or settings.lake.query_row_limit)
         read = lake_engine.read
@@ -432,13 +435,15 @@ def report(
 ) -> QualityReport:
     """Per published resource: light, freshness, quality; roll-ups per provider and system."""
     if not actor.authenticated:
-        raise Unauthenticated("log in or present an API token")
+        raise Unauthenticated(Message("log in or present an API token"))
     now = now or clock.now()
     query = select(Resource).where(Resource.state == "published").order_by(Resource.code)
     if provider is not None:
         department = session.scalar(select(Department).where(Department.code == provider))
         if department is None:
-            raise NotFound(f"no department {provider!r}", field="provider")
+            raise NotFound(
+                Message("no department {provider!r}", provider=provider), field="provider"
+            )
         query = query.where(Resource.provider_id == department.id)
     resources = list(session.scalars(query))
     ids = [resource.id for resource in resources]

@@ -79,9 +79,13 @@ def ingest(
             what=Message("resource {code}", code=code),
         )
         if resource.state == "withdrawn":
-            raise ValidationFailed(f"resource {code} is withdrawn and takes no data", field="code")
+            raise ValidationFailed(
+                Message("resource {code} is withdrawn and takes no data", code=code), field="code"
+            )
         if not resource.fields:
-            raise ValidationFailed(f"resource {code} declares no fields to load", field="code")
+            raise ValidationFailed(
+                Message("resource {code} declares no fields to load", code=code), field="code"
+            )
         resource_id = resource.id
         fields = field_specs(resource)
         regions = list(session.scalars(select(Region.code)))
@@ -166,7 +170,11 @@ def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
                 size += len(chunk)
                 if size > limit:
                     raise TooLarge(
-                        f"{name} is over the upload limit of {settings.lake.upload_max_mb} MiB",
+                        Message(
+                            "{name} is over the upload limit of {upload_max_mb} MiB",
+                            name=name,
+                            upload_max_mb=settings.lake.upload_max_mb,
+                        ),
                         field="file",
                     )
                 out.write(chunk)
@@ -175,7 +183,7 @@ def save_upload(stream: BinaryIO, *, filename: str, settings: Settings) -> Path:
         raise
     if size == 0:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ValidationFailed(f"{name} is empty", field="file")
+        raise ValidationFailed(Message("{name} is empty", name=name), field="file")
     return target
 
 
@@ -474,7 +482,7 @@ def recover(db: Database, *, lake: Lake, code: str, settings: Settings | None = 
     with db.transaction() as session:
         resource_id = session.scalar(select(Resource.id).where(Resource.code == code))
         if resource_id is None:
-            raise NotFound(f"no catalog resource {code!r}", field="code")
+            raise NotFound(Message("no catalog resource {code!r}", code=code), field="code")
         dead = list(
             session.scalars(
                 select(Batch).where(
@@ -568,7 +576,10 @@ def review_pii(db: Database, *, actor: Actor, code: str, field: str) -> PiiFlag:
             select(PiiFlag).where(PiiFlag.resource_id == resource.id, PiiFlag.field == field)
         )
         if flag is None:
-            raise NotFound(f"field {field} of {code} is not flagged", field="field")
+            raise NotFound(
+                Message("field {field} of {code} is not flagged", field=field, code=code),
+                field="field",
+            )
         before = audit.snapshot(flag)
         flag.reviewed = True
         flag.reviewed_by = actor.name
@@ -636,7 +647,7 @@ def _check_location(location: str, settings: Settings) -> None:
             url = make_url(location)
         except ArgumentError:
             raise ValidationFailed(
-                f"{location!r} is not a database URL", field="location"
+                Message("{location!r} is not a database URL", location=location), field="location"
             ) from None
         # a file-based database is a file like any other: the same roots apply
         if url.get_backend_name() not in FILE_DATABASES or url.database in (None, "", ":memory:"):
@@ -646,12 +657,17 @@ def _check_location(location: str, settings: Settings) -> None:
         path = Path(location).resolve()
     except (ValueError, OSError) as exc:
         raise ValidationFailed(
-            f"{location!r} is not a usable path: {exc}", field="location"
+            Message("{location!r} is not a usable path: {exc}", location=location, exc=exc),
+            field="location",
         ) from None
     roots = [settings.inbox_dir, *(Path(root).resolve() for root in settings.lake.source_roots)]
     if not any(path.is_relative_to(root) for root in roots):
         raise ValidationFailed(
-            f"{location} is outside the source directories ({', '.join(map(str, roots))})",
+            Message(
+                "{location} is outside the source directories ({join})",
+                location=location,
+                join=", ".join(map(str, roots)),
+            ),
             field="location",
         )
 
@@ -725,7 +741,7 @@ def _source_view(source: Source) -> dict[str, Any]:
 def _own_source(session: Session, *, actor: Actor, source_id: int) -> Source:
     source = session.get(Source, source_id)
     if source is None:
-        raise NotFound(f"no source {source_id}", field="source")
+        raise NotFound(Message("no source {source_id}", source_id=source_id), field="source")
     resource = catalog_queries.get(session, actor=actor, code=source.resource.code)
     require(
         actor,
@@ -834,7 +850,13 @@ def run_source(
                 and held.claimed_at
                 and held.claimed_at > now - lease
             ):
-                raise Conflict(f"source {source_id} is running on {held.claimed_by}")
+                raise Conflict(
+                    Message(
+                        "source {source_id} is running on {claimed_by}",
+                        source_id=source_id,
+                        claimed_by=held.claimed_by,
+                    )
+                )
             if held is not None:
                 held.next_run_at = min(held.next_run_at or now, now)
     if not _claim(db, source_id, worker, now, lease):

@@ -19,7 +19,7 @@ from shuzhi.brain.models import Indicator
 from shuzhi.core import calendar as working
 from shuzhi.core import workflow
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.core.models import WorkflowTransition
 from shuzhi.core.permissions import Actor
 from shuzhi.loop.models import Evidence, Problem
@@ -170,7 +170,9 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
     if filters.states:
         unknown = set(filters.states) - set(PROBLEM.states)
         if unknown:
-            raise ValidationFailed(f"unknown state {', '.join(sorted(unknown))}", field="state")
+            raise ValidationFailed(
+                Message("unknown state {join}", join=", ".join(sorted(unknown))), field="state"
+            )
         query = query.where(Problem.state.in_(list(filters.states)))
     if filters.channel:
         _known(Channel, filters.channel, "channel")
@@ -183,7 +185,9 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
     if filters.region:
         region = session.get(Region, filters.region)
         if region is None:
-            raise ValidationFailed(f"unknown region {filters.region}", field="region")
+            raise ValidationFailed(
+                Message("unknown region {region}", region=filters.region), field="region"
+            )
         if region.parent_code is not None:
             query = query.where(
                 Problem.region_code.in_(
@@ -193,7 +197,10 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
     if filters.department:
         department = session.scalar(select(Department).where(Department.code == filters.department))
         if department is None:
-            raise ValidationFailed(f"unknown department {filters.department}", field="department")
+            raise ValidationFailed(
+                Message("unknown department {department}", department=filters.department),
+                field="department",
+            )
         query = query.where(Problem.department_id == department.id)
     if filters.indicator:
         query = query.where(
@@ -219,7 +226,15 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
 
 def _known(enum: Any, value: str, name: str) -> None:
     if value not in {member.value for member in enum}:
-        raise ValidationFailed(f"unknown {name} {value!r}; one of {enum.choices()}", field=name)
+        raise ValidationFailed(
+            Message(
+                "unknown {name} {value!r}; one of {choices}",
+                name=name,
+                value=value,
+                choices=enum.choices(),
+            ),
+            field=name,
+        )
 
 
 def _light_clause(light: str, today: date) -> Any:
@@ -231,7 +246,7 @@ def _light_clause(light: str, today: date) -> Any:
         return overdue
     if light == Light.yellow.value:
         return and_(undone, or_(Problem.deadline.is_(None), Problem.deadline >= today))
-    raise ValidationFailed("light is one of green, yellow, red", field="light")
+    raise ValidationFailed(Message("light is one of green, yellow, red"), field="light")
 
 
 def search(
@@ -244,7 +259,9 @@ def search(
 ) -> tuple[list[Problem], int]:
     """A page of problems and how many match in all."""
     if sort not in SORTS:
-        raise ValidationFailed(f"sort is one of {', '.join(SORTS)}", field="sort")
+        raise ValidationFailed(
+            Message("sort is one of {join}", join=", ".join(SORTS)), field="sort"
+        )
     count = session.scalar(_filtered(session, select(func.count()).select_from(Problem), filters))
     return _page(session, filters, order=SORTS[sort], limit=limit, offset=offset), count or 0
 
@@ -319,7 +336,9 @@ def stats(
     aggregate query. By region, problems are counted under the filter region's children
     (the province's cities, a city's counties)."""
     if by not in DIMENSIONS:
-        raise ValidationFailed(f"by is one of {', '.join(DIMENSIONS)}", field="by")
+        raise ValidationFailed(
+            Message("by is one of {join}", join=", ".join(DIMENSIONS)), field="by"
+        )
     filters = filters or Filters()
     today = _today()
     closed = Problem.state == "closed"

@@ -21,9 +21,11 @@ WEBHOOKS = "notify.webhooks"
 def inbox_owner(actor: Actor) -> int:
     """The user whose inbox ``actor`` reads: only its own, and only a user has one."""
     if not actor.authenticated:
-        raise Unauthenticated("log in or present an API token")
+        raise Unauthenticated(Message("log in or present an API token"))
     if actor.id is None:
-        raise ValidationFailed(f"{actor.name} is not a user and has no inbox", field="user")
+        raise ValidationFailed(
+            Message("{name} is not a user and has no inbox", name=actor.name), field="user"
+        )
     return actor.id
 
 
@@ -67,7 +69,10 @@ def notification(session: Session, *, actor: Actor, notification_id: int) -> Not
     user_id = inbox_owner(actor)
     found = session.get(Notification, notification_id) if notification_id <= ID_MAX else None
     if found is None or found.user_id != user_id:
-        raise NotFound(f"no message {notification_id} in your inbox", field="id")
+        raise NotFound(
+            Message("no message {notification_id} in your inbox", notification_id=notification_id),
+            field="id",
+        )
     return found
 
 
@@ -102,7 +107,7 @@ def webhook(session: Session, *, actor: Actor, ref: int | str) -> Webhook:
     else:
         found = session.scalar(select(Webhook).where(Webhook.name == ref))
     if found is None:
-        raise NotFound(f"no webhook {ref!r}", field="webhook")
+        raise NotFound(Message("no webhook {ref!r}", ref=ref), field="webhook")
     return found
 
 
@@ -167,7 +172,12 @@ def deliveries(
     if state:
         if state not in DeliveryState.__members__:
             raise ValidationFailed(
-                f"state is one of {DeliveryState.choices()}, not {state!r}", field="state"
+                Message(
+                    "state is one of {choices}, not {state!r}",
+                    choices=DeliveryState.choices(),
+                    state=state,
+                ),
+                field="state",
             )
         stmt = stmt.where(Delivery.state == state)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -7,7 +7,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.core.permissions import Actor, Grant, Scope, allowed
 from shuzhi.orgs.models import ApiToken, Department, Role, RoleGrant, User
 from shuzhi.orgs.schemas import DepartmentPublic, GrantPublic, UserPublic
@@ -18,7 +18,7 @@ from shuzhi.regions.models import Region
 def department(session: Session, code: str, *, field: str = "department") -> Department:
     found = session.scalar(select(Department).where(Department.code == code))
     if found is None:
-        raise NotFound(f"unknown department code {code!r}", field=field)
+        raise NotFound(Message("unknown department code {code!r}", code=code), field=field)
     return found
 
 
@@ -89,7 +89,7 @@ def department_descendants(session: Session, department_id: int) -> frozenset[in
 def user(session: Session, username: str) -> User:
     found = session.scalar(select(User).where(User.username == username))
     if found is None:
-        raise NotFound(f"unknown user {username!r}", field="username")
+        raise NotFound(Message("unknown user {username!r}", username=username), field="username")
     return found
 
 
@@ -113,7 +113,7 @@ def visible_user(session: Session, *, actor: Actor, username: str) -> User:
     """The user, if it is the actor or one it manages; otherwise NotFound."""
     account = user(session, username)
     if account.id != actor.id and not can_manage(actor, account):
-        raise NotFound(f"unknown user {username!r}", field="username")
+        raise NotFound(Message("unknown user {username!r}", username=username), field="username")
     return account
 
 
@@ -158,7 +158,7 @@ def roles(session: Session) -> list[Role]:
 def role(session: Session, code: str) -> Role:
     found = session.get(Role, code)
     if found is None:
-        raise NotFound(f"unknown role {code!r}", field="role")
+        raise NotFound(Message("unknown role {code!r}", code=code), field="role")
     return found
 
 

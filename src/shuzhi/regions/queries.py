@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.regions.models import Region
 from shuzhi.regions.schemas import RegionNode
 
@@ -15,7 +15,7 @@ from shuzhi.regions.schemas import RegionNode
 def get(session: Session, code: str) -> Region:
     region = session.get(Region, code)
     if region is None:
-        raise NotFound(f"unknown region code {code!r}", field="region")
+        raise NotFound(Message("unknown region code {code!r}", code=code), field="region")
     return region
 
 

@@ -41,13 +41,17 @@ def _parse(text: str, source: str) -> list[_Row]:
     except csv.Error as exc:
         # a field over the csv module's size limit, say; the raw reader knows the line
         line = reader.reader.line_num
-        raise ValidationFailed(f"{source}:{line}: not valid CSV ({exc})") from None
+        raise ValidationFailed(
+            Message("{source}:{line}: not valid CSV ({exc})", source=source, line=line, exc=exc)
+        ) from None
 
 
 def _rows(reader: csv.DictReader[str], source: str) -> list[_Row]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValidationFailed(f"{source}:1: missing column(s) {', '.join(missing)}")
+        raise ValidationFailed(
+            Message("{source}:1: missing column(s) {join}", source=source, join=", ".join(missing))
+        )
     rows: list[_Row] = []
     seen: set[str] = set()
     for line, raw in enumerate(reader, start=2):
@@ -57,13 +61,20 @@ def _rows(reader: csv.DictReader[str], source: str) -> list[_Row]:
             level = Level((raw["level"] or "").strip())
         except ValueError:
             raise ValidationFailed(
-                f"{where}: level {raw['level']!r} is not one of {Level.choices()}"
+                Message(
+                    "{where}: level {raw_item!r} is not one of {choices}",
+                    where=where,
+                    raw_item=raw["level"],
+                    choices=Level.choices(),
+                )
             ) from None
         problem = code_problem(code, level) or name_problem(code, name)
         if problem:
-            raise ValidationFailed(f"{where}: {problem}")
+            raise ValidationFailed(Message("{where}: {problem}", where=where, problem=problem))
         if code in seen:
-            raise ValidationFailed(f"{where}: region {code} appears twice")
+            raise ValidationFailed(
+                Message("{where}: region {code} appears twice", where=where, code=code)
+            )
         seen.add(code)
         rows.append(_Row(line, code, name, level, (raw["parent"] or "").strip() or None))
     return rows
@@ -86,18 +97,36 @@ def load_csv(
         if row.parent is None:
             if row.level is not Level.province:
                 raise ValidationFailed(
-                    f"{where}: region {row.code} is a {row.level} without parent"
+                    Message(
+                        "{where}: region {code} is a {level} without parent",
+                        where=where,
+                        code=row.code,
+                        level=row.level,
+                    )
                 )
             continue
         if row.parent not in in_file and row.parent not in existing:
-            raise ValidationFailed(f"{where}: parent {row.parent} of {row.code} is unknown")
+            raise ValidationFailed(
+                Message(
+                    "{where}: parent {parent} of {code} is unknown",
+                    where=where,
+                    parent=row.parent,
+                    code=row.code,
+                )
+            )
         if level_of(row.parent).depth >= row.level.depth:
             raise ValidationFailed(
-                f"{where}: parent {row.parent} of {row.code} is not above a {row.level}"
+                Message(
+                    "{where}: parent {parent} of {code} is not above a {level}",
+                    where=where,
+                    parent=row.parent,
+                    code=row.code,
+                    level=row.level,
+                )
             )
         nesting = parent_problem(row.code, row.parent, level_of(row.parent))
         if nesting:
-            raise ValidationFailed(f"{where}: {nesting}")
+            raise ValidationFailed(Message("{where}: {nesting}", where=where, nesting=nesting))
         current = existing.get(row.code)
         if current is not None and current.parent_code != row.parent:
             has_children = session.scalar(
@@ -105,7 +134,12 @@ def load_csv(
             )
             if has_children:
                 raise ValidationFailed(
-                    f"{where}: region {row.code} has children and cannot move under {row.parent}"
+                    Message(
+                        "{where}: region {code} has children and cannot move under {parent}",
+                        where=where,
+                        code=row.code,
+                        parent=row.parent,
+                    )
                 )
 
     paths: dict[str, str] = {code: region.path for code, region in existing.items()}
@@ -165,5 +199,11 @@ def load_builtin(session: Session, *, actor: Actor, name: str = "zhejiang") -> R
     path = builtin_csv(name)
     if not path.is_file():
         shipped = sorted(p.stem for p in path.parent.glob("*.csv"))
-        raise ValidationFailed(f"no shipped region tree {name!r}; shipped: {', '.join(shipped)}")
+        raise ValidationFailed(
+            Message(
+                "no shipped region tree {name!r}; shipped: {join}",
+                name=name,
+                join=", ".join(shipped),
+            )
+        )
     return load_csv(session, actor=actor, text=path.read_text(encoding="utf-8"), source=path.name)

@@ -909,6 +909,201 @@ ZH: dict[str, str] = {
     "{name} cannot act on {username}: {username} holds {role_code} beyond what you hold": (
         "{name} 不能操作 {username}：{username} 持有超出您权限的 {role_code}"
     ),
+    "{name} is empty": "{name} 为空",
+    "{location} is outside the source directories ({join})": (
+        "{location} 不在数据源目录（{join}）之内"
+    ),
+    "no source {source_id}": "没有数据源 {source_id}",
+    "resource {code} is withdrawn and takes no data": "数据资源 {code} 已撤回，不再接收数据",
+    "resource {code} declares no fields to load": "数据资源 {code} 未声明可加载的字段",
+    "no catalog resource {code!r}": "目录中没有数据资源 {code!r}",
+    "field {field} of {code} is not flagged": "{code} 的字段 {field} 未被标记",
+    "{location!r} is not a usable path: {exc}": "{location!r} 不是可用的路径：{exc}",
+    "{location!r} is not a database URL": "{location!r} 不是数据库地址",
+    "source {source_id} is running on {claimed_by}": "数据源 {source_id} 正在 {claimed_by} 上运行",
+    "{name} is over the upload limit of {upload_max_mb} MiB": (
+        "{name} 超过了 {upload_max_mb} MiB 的上传上限"
+    ),
+    "cannot tell the format of {name}; give --format ({join})": (
+        "无法判断 {name} 的格式；请指定 --format（{join}）"
+    ),
+    "cannot detect the encoding of {name} (not UTF-8 nor GBK/GB18030); give --encoding": (
+        "无法识别 {name} 的编码（既非 UTF-8 也非 GBK/GB18030）；请指定 --encoding"
+    ),
+    "no such file: {location}": "没有这个文件：{location}",
+    "the source has no header row": "数据源没有表头行",
+    "header cell {join} is empty; every column needs a name": (
+        "表头单元格 {join} 为空；每一列都需要列名"
+    ),
+    "unknown source format {kind!r}; known: {join}": "未知的数据源格式 {kind!r}；支持：{join}",
+    "column {name!r} appears twice in the header": "列 {name!r} 在表头中出现了两次",
+    "data row {number} has {len} cells; the header has {width}": (
+        "第 {number} 行数据有 {len} 个单元格；表头有 {width} 个"
+    ),
+    "{declared!r} is not a text encoding": "{declared!r} 不是文本编码",
+    "delimiter {delimiter!r} is not usable: give one character other than a quote or a line "
+    "break": ("分隔符 {delimiter!r} 不可用：请给出一个引号和换行符以外的字符"),
+    "{name} does not parse: {value}": "{name} 无法解析：{value}",
+    "a database source needs either --table or --query": "数据库数据源须指定 --table 或 --query",
+    "unknown encoding {declared!r}": "未知的编码 {declared!r}",
+    "{name} is not a readable XLSX workbook: {exc}": "{name} 不是可读取的 XLSX 工作簿：{exc}",
+    "not a usable database URL: {exc}": "不是可用的数据库地址：{exc}",
+    "cannot read {describe}: {reason}": "无法读取 {describe}：{reason}",
+    "{name} is not valid {encoding}{where}; give the right --encoding": (
+        "{name} 不是有效的 {encoding}{where}；请指定正确的 --encoding"
+    ),
+    "{name} is not valid UTF-8; give --encoding": "{name} 不是有效的 UTF-8；请指定 --encoding",
+    "{name} has no sheet {sheet!r}; it has {join}": (
+        "{name} 没有工作表 {sheet!r}；现有工作表：{join}"
+    ),
+    "{name}: a row has values right of the last header column": (
+        "{name}：有一行在表头最后一列的右侧还有值"
+    ),
+    "column {join} matches no field (fields: {join2}); map it as 'column=field', drop it as "
+    "'column=', or add an alias to the field": (
+        "列 {join} 对应不到任何字段（字段：{join2}）；请以 '列名=字段' 映射，以 '列名=' "
+        "舍弃，或为字段添加别名"
+    ),
+    "field {join} is fed by more than one column": "字段 {join} 对应了多个列",
+    "the source has no column for required field {join}": "数据源中没有必填字段 {join} 对应的列",
+    "mapping {pair!r}: write it as 'column=field'": "映射 {pair!r}：请写作 '列名=字段'",
+    "mapping {header}={target}: the resource has no field {target!r}": (
+        "映射 {header}={target}：数据资源没有字段 {target!r}"
+    ),
+    "mapping {header}={target}: the source has no column {header!r}": (
+        "映射 {header}={target}：数据源没有列 {header!r}"
+    ),
+    "watermark {watermark!r} is not a field": "水位字段 {watermark!r} 不是资源的字段",
+    "an incremental load needs a primary key to upsert by": "增量加载需要主键来更新或插入",
+    "{source_name} does not parse: {parse_error}": "{source_name} 无法解析：{parse_error}",
+    "field {name} changed since the current snapshot was written; load the resource in full "
+    "mode once, then incrementally again": (
+        "字段 {name} 在当前快照写入后已变更；请先全量加载一次，再恢复增量加载"
+    ),
+    "no batch {batch_id}": "没有批次 {batch_id}",
+    "give an SQL query": "请给出 SQL 查询",
+    "no batch {batch_id} of {code}": "{code} 没有批次 {batch_id}",
+    "no department {provider!r}": "没有部门 {provider!r}",
+    "{source}: expected a mapping with an 'indicators' list": (
+        "{source}：应为含 'indicators' 列表的映射"
+    ),
+    "indicator {code} is used by {join}; change those first": (
+        "指标 {code} 被 {join} 引用；请先修改它们"
+    ),
+    "{source}: expected a mapping with a 'targets' list": "{source}：应为含 'targets' 列表的映射",
+    "{source}: missing columns {join}": "{source}：缺少列 {join}",
+    "{source}: {join}{more}": "{source}：{join}{more}",
+    "{source}: no target rows": "{source}：没有目标值行",
+    "{source}: expected a mapping with a 'rules' list": "{source}：应为含 'rules' 列表的映射",
+    "unknown engine {kind!r}: use duckdb or spark": "未知的计算引擎 {kind!r}：请用 duckdb 或 spark",
+    "{source}: expected a mapping with a 'goals' list": "{source}：应为含 'goals' 列表的映射",
+    "{source}: goal {twice_item} appears twice": "{source}：目标 {twice_item} 出现了两次",
+    "{source}: indicator {code} appears twice": "{source}：指标 {code} 出现了两次",
+    "{where}: {first}": "{where}：{first}",
+    "indicator {code} is still referred to (a reform's key result); remove that first": (
+        "指标 {code} 仍被引用（某项改革的关键成果）；请先移除该引用"
+    ),
+    "unknown region {subtree}": "未知的行政区划 {subtree}",
+    "{source}: not an XLSX workbook": "{source}：不是 XLSX 工作簿",
+    "{source}: neither an XLSX workbook nor UTF-8 YAML": (
+        "{source}：既不是 XLSX 工作簿，也不是 UTF-8 编码的 YAML"
+    ),
+    "rule {code}: unknown indicator {code2!r}": "规则 {code}：未知的指标 {code2!r}",
+    "{where}: unknown owner department {owner}": "{where}：未知的责任部门 {owner}",
+    "{source}: target #{index}: {first}": "{source}：第 {index} 个目标值：{first}",
+    "{source}: resource {code}: {detail}": "{source}：数据资源 {code}：{detail}",
+    "{source}: {detail}": "{source}：{detail}",
+    "{source}: indicator {code}: {detail}": "{source}：指标 {code}：{detail}",
+    "{where}: target #{index}: {detail}": "{where}：第 {index} 个目标值：{detail}",
+    "target #{index}: {detail}": "第 {index} 个目标值：{detail}",
+    "{source}: rule {label}: {first}": "{source}：规则 {label}：{first}",
+    "{source}: goal {label}: {first}": "{source}：目标 {label}：{first}",
+    "{where}: unknown indicator {indicator!r}": "{where}：未知的指标 {indicator!r}",
+    "{where}: unknown region {region}": "{where}：未知的行政区划 {region}",
+    "{where}: baseline_period {baseline_period!r} is not a year": (
+        "{where}：基期 {baseline_period!r} 不是年份"
+    ),
+    "unknown region code {region!r}": "未知的行政区划代码 {region!r}",
+    "no consumer {code!r}": "没有应用系统 {code!r}",
+    "no access application {application_id}": "没有共享申请 {application_id}",
+    "no grant {grant_id}": "没有共享授权 {grant_id}",
+    "resource {code} has no service registered at the gateway": "数据资源 {code} 未在网关登记服务",
+    "{source}:1: missing column(s) {join}": "{source}:1：缺少列 {join}",
+    "no shipped region tree {name!r}; shipped: {join}": (
+        "没有内置的区划树 {name!r}；内置的有：{join}"
+    ),
+    "{source}:{line}: not valid CSV ({exc})": "{source}:{line}：不是有效的 CSV（{exc}）",
+    "{where}: {problem}": "{where}：{problem}",
+    "{where}: region {code} appears twice": "{where}：行政区划 {code} 出现了两次",
+    "{where}: parent {parent} of {code} is unknown": "{where}：{code} 的上级 {parent} 未知",
+    "{where}: parent {parent} of {code} is not above a {level}": (
+        "{where}：{code} 的上级 {parent} 不在 {level} 级之上"
+    ),
+    "{where}: {nesting}": "{where}：{nesting}",
+    "{where}: level {raw_item!r} is not one of {choices}": (
+        "{where}：级别 {raw_item!r} 不在 {choices} 之中"
+    ),
+    "{where}: region {code} is a {level} without parent": (
+        "{where}：行政区划 {code} 是没有上级的 {level}"
+    ),
+    "{where}: region {code} has children and cannot move under {parent}": (
+        "{where}：行政区划 {code} 有下级，不能移到 {parent} 之下"
+    ),
+    "unknown region code {code!r}": "未知的行政区划代码 {code!r}",
+    "unknown department code {code!r}": "未知的部门代码 {code!r}",
+    "unknown user {username!r}": "未知的用户 {username!r}",
+    "unknown role {code!r}": "未知的角色 {code!r}",
+    "light is one of green, yellow, red": "亮灯只能是 green、yellow、red 之一",
+    "unknown {name} {value!r}; one of {choices}": "未知的 {name} {value!r}；可选：{choices}",
+    "sort is one of {join}": "排序只能是 {join} 之一",
+    "by is one of {join}": "统计维度只能是 {join} 之一",
+    "unknown state {join}": "未知的状态 {join}",
+    "unknown region {region}": "未知的行政区划 {region}",
+    "unknown department {department}": "未知的部门 {department}",
+    "no warning {warning_id}": "没有预警 {warning_id}",
+    "unknown region {region!r}": "未知的行政区划 {region!r}",
+    "{code} is reported by {join}, not {value}": "{code} 按 {join} 统计，而非 {value}",
+    "unknown grain {grain!r}: use one of {choices}": "未知的周期类型 {grain!r}：可选 {choices}",
+    "unknown system {system!r}: use one of {choices}": "未知的体系 {system!r}：可选 {choices}",
+    "{name} is not a user and has no inbox": "{name} 不是用户，没有消息箱",
+    "no message {notification_id} in your inbox": "您的消息箱中没有消息 {notification_id}",
+    "no webhook {ref!r}": "没有 Webhook {ref!r}",
+    "state is one of {choices}, not {state!r}": "状态只能是 {choices} 之一，而非 {state!r}",
+    "unknown region {code!r}": "未知的行政区划 {code!r}",
+    "{code} is reported by {join}; choose one of those": "{code} 按 {join} 统计；请从中选择",
+    "no month has a computed value yet": "尚无任何月份有计算结果",
+    "{name} may not define indicators": "{name} 无权定义指标",
+    "{name} may not compute indicators": "{name} 无权计算指标",
+    "{name} may not set targets of {code}": "{name} 无权设置 {code} 的目标值",
+    "log in": "请登录",
+    "{name} has no part in the sharing gateway": "{name} 不参与数据共享网关",
+    "{name} may not apply for resources": "{name} 无权申请数据资源",
+    "no application action {action!r}": "没有申请操作 {action!r}",
+    "no grant action {action!r}": "没有授权操作 {action!r}",
+    "no consumer action {action!r}; use enable or disable": (
+        "没有应用系统操作 {action!r}；请用 enable 或 disable"
+    ),
+    "no credential {access_key!r} of consumer {code}": (
+        "应用系统 {code} 没有访问密钥 {access_key!r}"
+    ),
+    "no source {source_id} of {code}": "{code} 没有数据源 {source_id}",
+    "{name} may not report problems": "{name} 无权上报问题",
+    "{name} may not import problems": "{name} 无权导入问题",
+    "problem {problem_id} has no evidence {evidence_id}": (
+        "问题 {problem_id} 没有佐证材料 {evidence_id}"
+    ),
+    "no webhook action {action!r}; use enable, disable or delete": (
+        "没有 Webhook 操作 {action!r}；请用 enable、disable 或 delete"
+    ),
+    "{name} manages no users": "{name} 不管理任何用户",
+    "{name} may not {action} on reform {code}": "{name} 无权对改革 {code} 执行 {action}",
+    "milestone {milestone_id} has no evidence {evidence_id}": (
+        "里程碑 {milestone_id} 没有佐证材料 {evidence_id}"
+    ),
+    "as_of {text!r} is not a date (YYYY-MM-DD)": "as_of {text!r} 不是日期（YYYY-MM-DD）",
+    "the form has expired or did not come from this site; reload it": (
+        "表单已过期或并非来自本站；请刷新后重试"
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from shuzhi.core.errors import PermissionDenied, ShuzhiError
+from shuzhi.core.errors import Message, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import ANONYMOUS, Actor
 from shuzhi.core.settings import Environment, Settings
 from shuzhi.orgs import queries as orgs
@@ -86,7 +86,9 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     # bytes: compare_digest refuses str holding anything but ASCII with a TypeError
     expected = csrf_token(request).encode()
     if not submitted or not hmac.compare_digest(submitted.encode(), expected):
-        raise PermissionDenied("the form has expired or did not come from this site; reload it")
+        raise PermissionDenied(
+            Message("the form has expired or did not come from this site; reload it")
+        )
 
 
 async def checked_form(request: Request) -> FormData:

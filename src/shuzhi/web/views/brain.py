@@ -58,7 +58,7 @@ from shuzhi.brain.rules import WARNING, Grain, Severity, parse_period
 from shuzhi.brain.schemas import IndicatorSpec, Report, RunPublic, TargetSet, WarningSummary
 from shuzhi.core.db import Database
 from shuzhi.core.enums import System
-from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, PermissionDenied, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import Actor, Scope, allowed
 from shuzhi.loop import queries as loop_queries
 from shuzhi.loop.rules import PROBLEM
@@ -93,7 +93,7 @@ def _choosable(names: dict[str, Region]) -> list[Region]:
 
 def _known_region(names: dict[str, Region], code: str | None) -> str | None:
     if code and code not in names:
-        raise NotFound(f"unknown region {code!r}", field="region")
+        raise NotFound(Message("unknown region {code!r}", code=code), field="region")
     return code or None
 
 
@@ -162,7 +162,11 @@ def _grain(session: Session, code: str, grain: str | None) -> str | None:
     if grain not in {item.value for item in Grain}:
         spec = queries.spec_of(queries.get(session, code))
         raise ValidationFailed(
-            f"{code} is reported by {', '.join(g.value for g in spec.grains)}; choose one of those",
+            Message(
+                "{code} is reported by {join}; choose one of those",
+                code=code,
+                join=", ".join(g.value for g in spec.grains),
+            ),
             field="grain",
         )
     return grain
@@ -371,7 +375,7 @@ def _brief_file(
 ) -> tuple[Report, str]:
     report, chosen, system = _brief(session, month, region, system)
     if report is None:
-        raise NotFound("no month has a computed value yet", field="month")
+        raise NotFound(Message("no month has a computed value yet"), field="month")
     return report, "-".join(["brief", chosen, report.month, *([system] if system else [])])
 
 
@@ -435,7 +439,7 @@ async def apply_definitions(request: Request, database: DatabaseDep, actor: Page
     """Apply an indicators YAML file: every indicator of it, or none and the reason."""
     form = await checked_form(request)
     if not _may_define_somewhere(actor):
-        raise PermissionDenied(f"{actor.name} may not define indicators")
+        raise PermissionDenied(Message("{name} may not define indicators", name=actor.name))
     _ = translator_for(request)
     sent = await _uploaded(request, form)
     if isinstance(sent, str):
@@ -476,7 +480,7 @@ async def recompute(request: Request, database: DatabaseDep, actor: PageActor) -
     POST /api/v1/brain/runs and .../warnings/evaluate do one after the other."""
     await checked_form(request)
     if not _may_compute(actor):
-        raise PermissionDenied(f"{actor.name} may not compute indicators")
+        raise PermissionDenied(Message("{name} may not compute indicators", name=actor.name))
     _ = translator_for(request)
     try:
         run, summary = await run_in_threadpool(_compute_and_evaluate, database, actor)
@@ -504,7 +508,9 @@ def _definable(session: Session, actor: Actor, code: str) -> Indicator:
     """The indicator whose targets the actor sets; the forbidden page for anyone else."""
     indicator = queries.get(session, code)
     if not _may_define(actor, indicator):
-        raise PermissionDenied(f"{actor.name} may not set targets of {code}")
+        raise PermissionDenied(
+            Message("{name} may not set targets of {code}", name=actor.name, code=code)
+        )
     return indicator
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from shuzhi.core.db import Database
-from shuzhi.core.errors import Unauthenticated
+from shuzhi.core.errors import Message, Unauthenticated
 from shuzhi.core.permissions import Actor
 from shuzhi.web.session import actor_from_cookie
 
@@ -34,7 +34,7 @@ def page_actor(request: Request, session: SessionDep) -> Actor:
     actor = actor_from_cookie(request, session)
     request.state.actor = actor
     if not actor.authenticated:
-        raise Unauthenticated("log in")
+        raise Unauthenticated(Message("log in"))
     return actor
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shuzhi.catalog import queries as catalog
 from shuzhi.catalog.models import Resource
-from shuzhi.core.errors import Conflict, NotFound, PermissionDenied, ShuzhiError
+from shuzhi.core.errors import Conflict, Message, NotFound, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.models import Application, Consumer, Grant
@@ -45,7 +45,9 @@ GRANT_BUTTONS = ("suspend", "resume", "revoke")
 
 def _require_gateway(actor: Actor) -> None:
     if not any(actor.scopes_for(action) for action in (*GATEWAY_ACTIONS, "audit.read")):
-        raise PermissionDenied(f"{actor.name} has no part in the sharing gateway")
+        raise PermissionDenied(
+            Message("{name} has no part in the sharing gateway", name=actor.name)
+        )
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -69,11 +71,13 @@ def _apply_target(session: Session, actor: Actor, code: str) -> Resource:
     """The resource, when it can be applied for at all; the service checks the rest."""
     resource = catalog.get(session, actor=actor, code=code)
     if not actor.scopes_for("gateway.apply"):
-        raise PermissionDenied(f"{actor.name} may not apply for resources")
+        raise PermissionDenied(Message("{name} may not apply for resources", name=actor.name))
     if resource.state != "published":
-        raise Conflict(f"resource {code} is not published", field="resource")
+        raise Conflict(Message("resource {code} is not published", code=code), field="resource")
     if resource.sharing == "none":
-        raise NotShared(f"resource {code} is 不予共享 (not shared) and cannot be applied for")
+        raise NotShared(
+            Message("resource {code} is 不予共享 (not shared) and cannot be applied for", code=code)
+        )
     return resource
 
 
@@ -282,7 +286,7 @@ async def decide(
 ) -> Response:
     form = await checked_form(request)
     if action not in APPLICATION_BUTTONS:
-        raise NotFound(f"no application action {action!r}")
+        raise NotFound(Message("no application action {action!r}", action=action))
 
     def act(writer: Session) -> object:
         if action == "withdraw":
@@ -377,7 +381,7 @@ async def change_grant(
     """``suspend`` and ``revoke`` need a comment, ``resume`` does not."""
     form = await checked_form(request)
     if action not in GRANT_BUTTONS:
-        raise NotFound(f"no grant action {action!r}")
+        raise NotFound(Message("no grant action {action!r}", action=action))
     comment = _text(form, "comment") or None
     return _acted(
         request,
@@ -507,7 +511,9 @@ async def switch_consumer(
 ) -> Response:
     await checked_form(request)
     if action not in ("enable", "disable"):
-        raise NotFound(f"no consumer action {action!r}; use enable or disable")
+        raise NotFound(
+            Message("no consumer action {action!r}; use enable or disable", action=action)
+        )
     return _acted(
         request,
         database,
@@ -525,7 +531,12 @@ def _own_credential(database: Any, actor: Actor, code: str, access_key: str) -> 
         consumer = queries.consumer(session, actor=actor, code=code)
         keys = {item.access_key for item in queries.credentials(session, consumer=consumer)}
     if access_key not in keys:
-        raise NotFound(f"no credential {access_key!r} of consumer {code}", field="access_key")
+        raise NotFound(
+            Message(
+                "no credential {access_key!r} of consumer {code}", access_key=access_key, code=code
+            ),
+            field="access_key",
+        )
 
 
 @router.post("/gateway/consumers/{code}/credentials/{access_key}/rotate")

@@ -17,7 +17,7 @@ from shuzhi.catalog import queries as catalog
 from shuzhi.catalog.models import Resource
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.core.enums import Light
-from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, PermissionDenied, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.lake import queries, service
 from shuzhi.lake.models import Batch
@@ -198,7 +198,10 @@ async def run_source(
     _ = translator_for(request)
     with database.session() as session:
         if source_id not in {s.id for s in queries.sources(session, actor=actor, code=code)}:
-            raise NotFound(f"no source {source_id} of {code}", field="source")
+            raise NotFound(
+                Message("no source {source_id} of {code}", source_id=source_id, code=code),
+                field="source",
+            )
     try:
         batch = await run_in_threadpool(
             service.run_source,

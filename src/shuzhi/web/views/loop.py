@@ -48,7 +48,7 @@ from starlette.datastructures import FormData, UploadFile
 from shuzhi.brain import queries as brain_queries
 from shuzhi.brain.rules import WARNING
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError
+from shuzhi.core.errors import Message, NotFound, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.loop import excel, queries, service
 from shuzhi.loop.models import Evidence
@@ -314,7 +314,7 @@ def _report_page(
 def report_form(request: Request, session: SessionDep, actor: PageActor) -> Response:
     """The form whose post is POST /api/v1/problems."""
     if not _may_report(actor):
-        raise PermissionDenied(f"{actor.name} may not report problems")
+        raise PermissionDenied(Message("{name} may not report problems", name=actor.name))
     return _report_page(request, session, actor, data={})
 
 
@@ -326,7 +326,7 @@ async def report(
     the form comes back with the reason and nothing is saved."""
     form = await checked_form(request)
     if not _may_report(actor):
-        raise PermissionDenied(f"{actor.name} may not report problems")
+        raise PermissionDenied(Message("{name} may not report problems", name=actor.name))
     data = {name: _text(form, name) for name in REPORT_FIELDS}
     try:
         # an empty optional box means "not given", as a missing JSON key does in the API
@@ -369,7 +369,7 @@ async def import_problems(request: Request, database: DatabaseDep, actor: PageAc
     the rows at fault (only the good ones when asked); the answer is the import's report."""
     form = await checked_form(request)
     if not _may_report(actor):
-        raise PermissionDenied(f"{actor.name} may not import problems")
+        raise PermissionDenied(Message("{name} may not import problems", name=actor.name))
     good_only, dry_run = bool(form.get("good_only")), bool(form.get("dry_run"))
     sent = await _uploaded(request, form, limit=IMPORT_MAX_BYTES)
     if isinstance(sent, str):
@@ -527,7 +527,14 @@ def download_evidence(
     file that is a web page is never shown as one of this site's."""
     evidence, path = service.evidence_file(session, evidence_id)
     if not _belongs(evidence, problem_id):
-        raise NotFound(f"problem {problem_id} has no evidence {evidence_id}", field="evidence")
+        raise NotFound(
+            Message(
+                "problem {problem_id} has no evidence {evidence_id}",
+                problem_id=problem_id,
+                evidence_id=evidence_id,
+            ),
+            field="evidence",
+        )
     return FileResponse(
         path,
         media_type=evidence.content_type,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError
+from shuzhi.core.errors import Message, NotFound, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor
 from shuzhi.notify import queries, service
 from shuzhi.notify.rules import DeliveryState
@@ -271,7 +271,9 @@ async def switch_webhook(
             lambda writer: service.delete_webhook(writer, actor=actor, webhook_id=webhook_id),
         )
     if action not in ("enable", "disable"):
-        raise NotFound(f"no webhook action {action!r}; use enable, disable or delete")
+        raise NotFound(
+            Message("no webhook action {action!r}; use enable, disable or delete", action=action)
+        )
     return _acted(
         request,
         database,

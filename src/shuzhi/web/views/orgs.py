@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from shuzhi.core.errors import PermissionDenied, ShuzhiError
+from shuzhi.core.errors import Message, PermissionDenied, ShuzhiError
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.orgs import queries, service
 from shuzhi.orgs.schemas import (
@@ -85,7 +85,7 @@ def _error_redirect(request: Request, path: str, exc: ShuzhiError | ValidationEr
 
 def _users_page(request: Request, session: Any, actor: Actor) -> Response:
     if not actor.scopes_for("orgs.manage_users"):
-        raise PermissionDenied(f"{actor.name} manages no users")
+        raise PermissionDenied(Message("{name} manages no users", name=actor.name))
     managed = [
         d
         for d in queries.departments(session)

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from shuzhi.core.enums import System
-from shuzhi.core.errors import NotFound, PermissionDenied, ShuzhiError, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, PermissionDenied, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import Actor, allowed
 from shuzhi.core.workflow import Attempt
 from shuzhi.loop import ledger, reforms
@@ -78,7 +78,7 @@ def _as_of(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationFailed(
-            f"as_of {text!r} is not a date (YYYY-MM-DD)", field="as_of"
+            Message("as_of {text!r} is not a date (YYYY-MM-DD)", text=text), field="as_of"
         ) from None
 
 
@@ -97,7 +97,7 @@ def ledger_page(
     batch = _one_of(batch, {item.value for item in Batch})
     system = _one_of(system, {item.value for item in System})
     if region and session.get(Region, region) is None:
-        raise NotFound(f"unknown region {region!r}", field="region")
+        raise NotFound(Message("unknown region {region!r}", region=region), field="region")
     day = _as_of(as_of)
     found = ledger.ledger(
         session, batch=batch, system=system, region=region or None, q=q or None, as_of=day
@@ -203,7 +203,14 @@ def _lead_may(session: Session, actor: Actor, code: str, action: str) -> Reform:
     page otherwise (and the 404 page for an unknown reform)."""
     reform = ledger.get(session, code)
     if not allowed(actor, action, reforms.lead_scope(reform)):
-        raise PermissionDenied(f"{actor.name} may not {action} on reform {code}")
+        raise PermissionDenied(
+            Message(
+                "{name} may not {action} on reform {code}",
+                name=actor.name,
+                action=action,
+                code=code,
+            )
+        )
     return reform
 
 
@@ -241,7 +248,14 @@ async def milestone_transition(
     reform = ledger.get(session, code)
     reforms.milestone_of(reform, milestone_id)  # an unknown milestone is the 404 page
     if transition is not None and not allowed(actor, transition.action, reforms.lead_scope(reform)):
-        raise PermissionDenied(f"{actor.name} may not {transition.action} on reform {code}")
+        raise PermissionDenied(
+            Message(
+                "{name} may not {action} on reform {code}",
+                name=actor.name,
+                action=transition.action,
+                code=code,
+            )
+        )
     _ = translator_for(request)
 
     def act(writer: Session) -> str:
@@ -321,7 +335,14 @@ def download_evidence(
     reforms.milestone_of(ledger.get(session, code), milestone_id)
     evidence, path = loop_service.evidence_file(session, evidence_id)
     if evidence.object_type != "milestone" or evidence.object_id != milestone_id:
-        raise NotFound(f"milestone {milestone_id} has no evidence {evidence_id}", field="evidence")
+        raise NotFound(
+            Message(
+                "milestone {milestone_id} has no evidence {evidence_id}",
+                milestone_id=milestone_id,
+                evidence_id=evidence_id,
+            ),
+            field="evidence",
+        )
     return FileResponse(
         path,
         media_type=evidence.content_type,
