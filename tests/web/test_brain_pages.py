@@ -682,11 +682,11 @@ def test_the_brief_downloads_as_markdown_and_html(client: TestClient) -> None:
 
 def test_a_bad_month_or_region_of_the_brief_is_an_error_page(client: TestClient) -> None:
     for url, status, says in [
-        ("/brain/report?month=2025-13", 422, "is not a month"),
-        ("/brain/report?month=May", 422, "is not a month"),
+        ("/brain/report?month=2025-13", 422, "周期类型为“月”"),
+        ("/brain/report?month=May", 422, "周期类型为“月”"),
         ("/brain/report?month=2025-04-01", 422, "month"),
         ("/brain/report?month=2025-04&region=339999", 404, "未知的行政区划 '339999'"),
-        ("/brain/report.md?month=2025-13", 422, "is not a month"),
+        ("/brain/report.md?month=2025-13", 422, "周期类型为“月”"),
         ("/brain/report.html?region=339999", 404, "未知的行政区划"),
     ]:
         page = get(client, url, status)
@@ -891,7 +891,7 @@ def test_a_bad_target_is_refused_with_the_reason(analyst: World) -> None:
             ({"value": "", "period": "2025"}, "请填写目标值。"),
             ({"value": "5", "period": " "}, "请填写目标所属的期间。"),
             ({"value": "many", "period": "2025"}, "value: Input should be a valid number"),
-            ({"value": "5", "period": "2025-13", "grain": "month"}, "is not a month"),
+            ({"value": "5", "period": "2025-13", "grain": "month"}, "周期类型为“月”"),
             ({"value": "5", "period": "2025", "grain": "fortnight"}, "grain: Input should be"),
             ({"value": "5", "period": "2025", "region": "339999"}, "未知的行政区划 339999"),
             ({"value": "inf", "period": "2025"}, "a target is a finite number"),

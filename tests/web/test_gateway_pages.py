@@ -218,8 +218,8 @@ def test_an_unconditional_resource_is_granted_at_once(client: TestClient, provin
     [
         ({"purpose_code": "有 空格"}, "purpose_code", 422),
         # a service's refusal in the page's language
-        ({"fields": []}, "'full_name' 申请明文，但不在所申请的字段中", 422),
-        ({"clear_fields": ["mobile"]}, "'mobile' 申请明文，但不在所申请的字段中", 422),
+        ({"fields": []}, "'full_name' 申请明文，但不在所申请的信息项中", 422),
+        ({"clear_fields": ["mobile"]}, "'mobile' 申请明文，但不在所申请的信息项中", 422),
         ({"region": "320000"}, "未知的行政区划代码 '320000'", 404),
         ({"valid_until": "2000-01-01"}, "有效期止须不早于今天", 422),
         ({"consumer": "gat_case_app"}, "没有应用系统 'gat_case_app'", 404),

@@ -35,7 +35,7 @@ from shuzhi.brain.rules import (
     render_expression,
 )
 from shuzhi.brain.schemas import Condition, IndicatorSpec, Part
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.lake.engine import ComputeEngine
 from shuzhi.lake.rules import literal, quote
 
@@ -81,16 +81,26 @@ def validate(
     for code, spec in specs.items():
         where = f"indicator {code}"
         if spec.owner not in known_departments:
-            raise ValidationFailed(f"{where}: unknown owner department {spec.owner}")
+            raise ValidationFailed(
+                Message("{where}: unknown owner department {owner}", where=where, owner=spec.owner)
+            )
         if spec.measure.kind is MeasureKind.derived:
             assert spec.measure.expression is not None
             for name in expression_names(parse_expression(spec.measure.expression)):
                 if name not in specs:
-                    raise ValidationFailed(f"{where}: unknown indicator {name} in the expression")
+                    raise ValidationFailed(
+                        Message(
+                            "{where}: unknown indicator {name} in the expression",
+                            where=where,
+                            name=name,
+                        )
+                    )
             continue
         for source in spec.sources:
             if source not in sources:
-                raise ValidationFailed(f"{where}: unknown resource {source}")
+                raise ValidationFailed(
+                    Message("{where}: unknown resource {source}", where=where, source=source)
+                )
         for source in spec.sources:
             fields = sources[source].fields
             _field(where, source, fields, spec.time, TEMPORAL, "the time column")
@@ -116,10 +126,26 @@ def _field(
     role: str,
 ) -> str:
     if name is None or name not in fields:
-        raise ValidationFailed(f"{where}: resource {source} has no field {name} ({role})")
+        raise ValidationFailed(
+            Message(
+                "{where}: resource {source} has no field {name} ({role})",
+                where=where,
+                source=source,
+                name=name,
+                role=role,
+            )
+        )
     if types is not None and fields[name] not in types:
         raise ValidationFailed(
-            f"{where}: {role} {source}.{name} is {fields[name]}, not {' or '.join(sorted(types))}"
+            Message(
+                "{where}: {role} {source}.{name} is {fields_item}, not {join}",
+                where=where,
+                role=role,
+                source=source,
+                name=name,
+                fields_item=fields[name],
+                join=" or ".join(sorted(types)),
+            )
         )
     return fields[name]
 
@@ -132,13 +158,21 @@ def _conditions(
         try:
             _condition_sql(quote(name), kind, condition)
         except ValueError as exc:
-            raise ValidationFailed(f"{where}: filter on {source}.{name}: {exc}") from None
+            raise ValidationFailed(
+                Message(
+                    "{where}: filter on {source}.{name}: {exc}",
+                    where=where,
+                    source=source,
+                    name=name,
+                    exc=str(exc),
+                )
+            ) from None
 
 
 def _no_cycle(code: str, specs: Mapping[str, IndicatorSpec], path: tuple[str, ...]) -> None:
     if code in path:
         cycle = " → ".join((*path[path.index(code) :], code))
-        raise ValidationFailed(f"derived indicators form a cycle: {cycle}")
+        raise ValidationFailed(Message("derived indicators form a cycle: {cycle}", cycle=cycle))
     spec = specs.get(code)
     if spec is None or spec.measure.kind is not MeasureKind.derived:
         return
@@ -164,7 +198,9 @@ def layers(specs: Mapping[str, IndicatorSpec]) -> list[list[str]]:
             code for code in remaining if set(dependencies(specs[code])) & set(specs) <= done
         )
         if not ready:
-            raise ValidationFailed(f"derived indicators form a cycle among {sorted(remaining)}")
+            raise ValidationFailed(
+                Message("derived indicators form a cycle among {sorted}", sorted=sorted(remaining))
+            )
         order.append(ready)
         done.update(ready)
         remaining.difference_update(ready)

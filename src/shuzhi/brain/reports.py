@@ -18,7 +18,7 @@ from shuzhi.brain.rules import Grain, period_end, period_label
 from shuzhi.brain.schemas import Report, ReportIndicator, ReportRanking, ReportWarning
 from shuzhi.core import clock
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.core.settings import Settings
 
 LIGHT_MARK = {"green": "🟢 绿", "yellow": "🟡 黄", "red": "🔴 红", "no_data": "⚪ 无数据"}
@@ -38,7 +38,7 @@ def build(
     if region is None:
         region = next(code for code, item in sorted(names.items()) if item.parent_code is None)
     if region not in names:
-        raise NotFound(f"unknown region {region!r}", field="region")
+        raise NotFound(Message("unknown region {region!r}", region=region), field="region")
     label = System(system).zh if system else "全领域"
     subtree_prefix = names[region].path
     inside = {code for code, item in names.items() if item.path.startswith(subtree_prefix)}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from shuzhi.core.enums import LabeledEnum
-from shuzhi.core.errors import ValidationFailed
+from shuzhi.core.errors import Message, ValidationFailed
 from shuzhi.core.workflow import Machine, State, Transition
 
 
@@ -121,7 +121,14 @@ def parse_period(grain: Grain | str, text: str) -> date:
     except ValueError:
         example = period_label(grain, date(2026, 7, 1))
         raise ValidationFailed(
-            f"period {text!r} is not a {grain.value} (write it like {example})", field="period"
+            Message(
+                "period {text!r} is not a {value} (write it like {example})",
+                text=text,
+                value=grain.value,
+                example=example,
+                grain_label=grain.zh,
+            ),
+            field="period",
         ) from None
 
 
@@ -133,11 +140,16 @@ _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 def parse_expression(text: str) -> ast.expr:
     """The expression's tree, refusing anything but arithmetic over names and numbers."""
     if len(text) > EXPRESSION_MAX:
-        raise ValidationFailed(f"expression is longer than {EXPRESSION_MAX} characters")
+        raise ValidationFailed(
+            Message(
+                "expression is longer than {EXPRESSION_MAX} characters",
+                EXPRESSION_MAX=EXPRESSION_MAX,
+            )
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
-        raise ValidationFailed(f"expression {text!r} does not parse") from None
+        raise ValidationFailed(Message("expression {text!r} does not parse", text=text)) from None
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             continue
@@ -148,7 +160,11 @@ def parse_expression(text: str) -> ast.expr:
         if isinstance(node, ast.Name | ast.operator | ast.unaryop | ast.Load):
             continue
         raise ValidationFailed(
-            f"expression {text!r}: only + - * / ( ) over indicator codes and numbers are allowed"
+            Message(
+                "expression {text!r}: only + - * / ( ) over indicator codes "
+                "and numbers are allowed",
+                text=text,
+            )
         )
     return tree
 

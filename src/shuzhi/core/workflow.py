@@ -89,6 +89,10 @@ class Machine:
         if initial not in self.states:
             raise ValueError(f"{name}: unknown initial state {initial}")
 
+    def _label(self, state: str) -> str:
+        known = self.states.get(state)
+        return known.zh if known else state
+
     def guard(self, model: type) -> type:
         """Refuse assignments to the model's state column that do not come from ``fire``."""
         attr = getattr(model, self.state_attr)
@@ -102,7 +106,10 @@ class Machine:
             if brand_new and value == self.initial:
                 return
             raise InvalidTransition(
-                f"{self.name}: state may change only through a transition, not by assignment"
+                Message(
+                    "{name}: state may change only through a transition, not by assignment",
+                    name=self.name,
+                )
             )
 
         mapper = inspect(model)
@@ -115,8 +122,11 @@ class Machine:
             # the SET clause binds a parameter named after the column; WHERE ones get suffixes
             if state_attr in execution.statement.compile().params:
                 raise InvalidTransition(
-                    f"{self.name}: state may change only through a transition, "
-                    "not by an UPDATE statement"
+                    Message(
+                        "{name}: state may change only through a transition, not by "
+                        "an UPDATE statement",
+                        name=self.name,
+                    )
                 )
 
         return model
@@ -165,7 +175,9 @@ class Machine:
     ) -> WorkflowTransition:
         transition = self.transitions.get(name)
         if transition is None:
-            raise NotFound(f"{self.name} has no transition {name!r}")
+            raise NotFound(
+                Message("{name} has no transition {name2!r}", name=self.name, name2=name)
+            )
         # Lock the row and read its state afresh: a concurrent transition either finished
         # (and this one sees its result) or waits for this one (PostgreSQL; SQLite has one
         # writer at a time anyway).
@@ -184,8 +196,8 @@ class Machine:
                     sources=" or ".join(sources),
                     # the labels a translation says them by
                     transition_label=transition.zh,
-                    state_label=self.states[current].zh,
-                    sources_label="、".join(self.states[code].zh for code in sources),
+                    state_label=self._label(current),
+                    sources_label="”或“".join(self._label(code) for code in sources),
                 )
             )
         comment = (comment or "").strip() or None

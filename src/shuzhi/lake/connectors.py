@@ -364,7 +364,9 @@ class XlsxConnector:
             book = load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
             raise ValidationFailed(
-                Message("{name} is not a readable XLSX workbook: {exc}", name=path.name, exc=exc),
+                Message(
+                    "{name} is not a readable XLSX workbook: {exc}", name=path.name, exc=str(exc)
+                ),
                 field="source",
             ) from None
         try:
@@ -501,7 +503,7 @@ class SqlConnector:
             engine = create_engine(source.location)
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
             raise ValidationFailed(
-                Message("not a usable database URL: {exc}", exc=exc), field="source"
+                Message("not a usable database URL: {exc}", exc=str(exc)), field="source"
             ) from None
         try:
             with engine.connect() as connection:

@@ -657,7 +657,7 @@ def _check_location(location: str, settings: Settings) -> None:
         path = Path(location).resolve()
     except (ValueError, OSError) as exc:
         raise ValidationFailed(
-            Message("{location!r} is not a usable path: {exc}", location=location, exc=exc),
+            Message("{location!r} is not a usable path: {exc}", location=location, exc=str(exc)),
             field="location",
         ) from None
     roots = [settings.inbox_dir, *(Path(root).resolve() for root in settings.lake.source_roots)]

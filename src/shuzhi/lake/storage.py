@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from shuzhi.core.errors import Conflict
+from shuzhi.core.errors import Conflict, Message
 from shuzhi.lake.rules import SNAPSHOT_NAME
 
 CURRENT = "CURRENT"
@@ -158,7 +158,9 @@ class Lake:
                 fcntl.flock(handle.fileno(), flags)
             except BlockingIOError:
                 raise Conflict(
-                    f"a batch of {code} is already running; try again when it ends"
+                    Message(
+                        "a batch of {code} is already running; try again when it ends", code=code
+                    )
                 ) from None
             try:
                 yield

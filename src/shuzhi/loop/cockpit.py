@@ -45,7 +45,7 @@ from shuzhi.catalog import queries as catalog
 from shuzhi.catalog.schemas import CatalogStats
 from shuzhi.core import calendar as working
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound
+from shuzhi.core.errors import Message, NotFound
 from shuzhi.core.permissions import Actor
 from shuzhi.core.settings import Settings
 from shuzhi.lake import queries as lake
@@ -311,11 +311,13 @@ def overview(
     if region is None:
         roots = sorted(code for code, item in names.items() if item.parent_code is None)
         if not roots:
-            raise NotFound("no region is loaded: load the region tree first", field="region")
+            raise NotFound(
+                Message("no region is loaded: load the region tree first"), field="region"
+            )
         region = roots[0]
     focus = names.get(region)
     if focus is None:
-        raise NotFound(f"unknown region {region!r}", field="region")
+        raise NotFound(Message("unknown region {region!r}", region=region), field="region")
     ancestors = []
     parent = focus.parent_code
     while parent is not None and parent in names:

@@ -30,7 +30,13 @@ from sqlalchemy.orm import Session
 from shuzhi.brain.models import Indicator
 from shuzhi.core import clock
 from shuzhi.core.enums import LabeledEnum, Light, System
-from shuzhi.core.errors import PermissionDenied, ShuzhiError, Unauthenticated, ValidationFailed
+from shuzhi.core.errors import (
+    Message,
+    PermissionDenied,
+    ShuzhiError,
+    Unauthenticated,
+    ValidationFailed,
+)
 from shuzhi.core.permissions import Actor, Scope, allowed
 from shuzhi.core.settings import get_settings
 from shuzhi.loop import ledger, queries, reforms, service
@@ -312,7 +318,7 @@ def _open(data: bytes, *, source: str) -> Any:
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
-        raise ValidationFailed(f"{source}: not an XLSX workbook") from None
+        raise ValidationFailed(Message("{source}: not an XLSX workbook", source=source)) from None
 
 
 def _worksheet(book: Any, name: str, *, source: str) -> Any:
@@ -321,7 +327,9 @@ def _worksheet(book: Any, name: str, *, source: str) -> Any:
         return book[name]
     if len(book.sheetnames) == 1:
         return book.worksheets[0]
-    raise ValidationFailed(f"{source}: the workbook has no sheet named {name}")
+    raise ValidationFailed(
+        Message("{source}: the workbook has no sheet named {name}", source=source, name=name)
+    )
 
 
 def _header_text(value: Any) -> str:
@@ -482,10 +490,12 @@ def _field_errors(row: _Row, exc: ValidationError, fields: dict[str, str]) -> No
 
 def _check_actor(actor: Actor, actions: Iterable[str]) -> None:
     if not actor.authenticated:
-        raise Unauthenticated("log in or present an API token")
+        raise Unauthenticated(Message("log in or present an API token"))
     wanted = list(actions)
     if not any(actor.scopes_for(action) for action in wanted):
-        raise PermissionDenied(f"{actor.name} may not {' or '.join(wanted)}")
+        raise PermissionDenied(
+            Message("{name} may not {join}", name=actor.name, join=" or ".join(wanted))
+        )
 
 
 # -- importing problems -----------------------------------------------------------------

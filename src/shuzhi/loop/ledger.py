@@ -49,7 +49,7 @@ from shuzhi.brain.schemas import IndicatorSpec
 from shuzhi.core import calendar as working
 from shuzhi.core import workflow
 from shuzhi.core.enums import Light, System
-from shuzhi.core.errors import NotFound, ValidationFailed
+from shuzhi.core.errors import Message, NotFound, ValidationFailed
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.loop import queries
 from shuzhi.loop.models import Evidence, Milestone, Reform, ReformKeyResult, ReformVersion
@@ -75,7 +75,7 @@ PROBLEMS_PER_KEY_RESULT = 100  # a reform's page lists the newest of each key re
 def get(session: Session, code: str) -> Reform:
     found = session.scalar(select(Reform).where(Reform.code == code))
     if found is None:
-        raise NotFound(f"no reform {code!r}", field="reform")
+        raise NotFound(Message("no reform {code!r}", code=code), field="reform")
     return found
 
 
@@ -271,7 +271,15 @@ def evaluate(
 
 def _known(value: str | None, enum: Any, name: str) -> None:
     if value and value not in {member.value for member in enum}:
-        raise ValidationFailed(f"unknown {name} {value!r}; one of {enum.choices()}", field=name)
+        raise ValidationFailed(
+            Message(
+                "unknown {name} {value!r}; one of {choices}",
+                name=name,
+                value=value,
+                choices=enum.choices(),
+            ),
+            field=name,
+        )
 
 
 def _region(session: Session, code: str | None) -> Region | None:
@@ -279,7 +287,7 @@ def _region(session: Session, code: str | None) -> Region | None:
         return None
     found = session.get(Region, code)
     if found is None:
-        raise ValidationFailed(f"unknown region {code}", field="region")
+        raise ValidationFailed(Message("unknown region {code}", code=code), field="region")
     return found
 
 

@@ -203,7 +203,8 @@ class RowError(BaseModel):
 
     row: int
     column: str
-    reason: str
+    # not validated: a core.errors.Message stays one, for the page to say in its reader's language
+    reason: Annotated[str, SkipValidation]
 
 
 class ImportReport(BaseModel):

@@ -28,7 +28,7 @@ from shuzhi.core.permissions import SYSTEM, Actor, Scope, allowed, require
 from shuzhi.core.plugins import Job, hookimpl
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.loop.models import Evidence, Problem, Reminder
-from shuzhi.loop.rules import PROBLEM, UNRECOVERED, Channel
+from shuzhi.loop.rules import MILESTONE, PROBLEM, UNRECOVERED, Channel
 from shuzhi.loop.schemas import ProblemAction, ProblemCreate, ProblemUpdate
 from shuzhi.notify import service as notify
 from shuzhi.orgs import queries as orgs
@@ -307,6 +307,15 @@ def assign(
     return problem
 
 
+# what holds evidence, by its object type: a refusal names it (a page says it in Chinese)
+_HOLDERS = {"problem": PROBLEM, "milestone": MILESTONE}
+
+
+def _holder(object_type: str) -> Message | str:
+    machine = _HOLDERS.get(object_type)
+    return Message(machine.name) if machine else object_type  # noqa: the machines' names are in ZH
+
+
 def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequence[int]) -> None:
     """Refuse attachments that are not evidence given to this very item."""
     if not ids:
@@ -326,7 +335,7 @@ def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequen
             Message(
                 "evidence {join} is not this {object_type}'s",
                 join=", ".join(map(str, missing)),
-                object_type=object_type,
+                object_type=_holder(object_type),
             ),
             field="attachments",
         )
@@ -346,7 +355,11 @@ def act(
     if action.transition in ("assign", "reassign"):
         if not action.department:
             raise ValidationFailed(
-                Message("{transition} needs a department", transition=action.transition),
+                Message(
+                    "{transition} needs a department",
+                    transition=action.transition,
+                    transition_label=PROBLEM.transitions[action.transition].zh,
+                ),
                 field="department",
             )
         return assign(
@@ -490,15 +503,16 @@ def add_evidence(
         actor,
         action,
         scope,
-        what=Message("{object_type} {id}", object_type=object_type, id=target.id),
+        what=Message("{object_type} {id}", object_type=_holder(object_type), id=target.id),
     )
     if getattr(target, "state", None) in ("closed", "verified"):
         raise ValidationFailed(
             Message(
                 "{object_type} {id} is {state}: no more evidence",
-                object_type=object_type,
+                object_type=_holder(object_type),
                 id=target.id,
                 state=target.state,
+                state_label=_HOLDERS[object_type].states[target.state].zh,
             )
         )
     limit = settings.loop.evidence_max_mb * 1_000_000

@@ -203,7 +203,7 @@ def _flush_unique(session: Session, what: str) -> None:
         session.flush()
     except IntegrityError as exc:
         raise Conflict(
-            Message("{what} clashes with an existing record: {orig}", what=what, orig=exc.orig)
+            Message("{what} clashes with an existing record: {orig}", what=what, orig=str(exc.orig))
         ) from None
 
 

@@ -42,7 +42,9 @@ def _parse(text: str, source: str) -> list[_Row]:
         # a field over the csv module's size limit, say; the raw reader knows the line
         line = reader.reader.line_num
         raise ValidationFailed(
-            Message("{source}:{line}: not valid CSV ({exc})", source=source, line=line, exc=exc)
+            Message(
+                "{source}:{line}: not valid CSV ({exc})", source=source, line=line, exc=str(exc)
+            )
         ) from None
 
 

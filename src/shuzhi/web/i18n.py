@@ -736,7 +736,7 @@ ZH: dict[str, str] = {
     "department {code} as a root": "作为顶级部门的 {code}",
     "user {username}": "用户 {username}",
     "regions": "行政区划",
-    "reform {code}": "改革 {code}",
+    "reform {code}": "改革事项 {code}",
     "region {region}": "行政区划 {region}",
     "problem {code}": "问题 {code}",
     "{object_type} {id}": "{object_type} {id}",
@@ -761,8 +761,8 @@ ZH: dict[str, str] = {
     ),
     "{transition} needs a comment giving the reason": "“{transition_label}”须填写理由",
     "cannot {transition} {what}: {reason}": "无法对{what} {transition_label}：{reason}",
-    "it has no fields": "它没有字段",
-    "it declares no primary key field": "它未声明主键字段",
+    "it has no fields": "该资源没有信息项",
+    "it declares no primary key field": "该资源未声明主键信息项",
     "closure needs evidence: attach at least one file": "申请销号须有佐证材料：请至少附一个文件",
     "the verifier may not be the one who rectified it and asked for closure": (
         "核验人不能是整改并申请销号的人"
@@ -770,11 +770,11 @@ ZH: dict[str, str] = {
     "its warning {id} is still {state}: the problem closes only once the indicator "
     "has recovered": "其预警 {id} 仍处于“{state_label}”：指标恢复后问题方可销号",
     "consumer {code!r} already exists": "应用系统 {code!r} 已存在",
-    "no credential {access_key!r}": "没有访问密钥 {access_key!r}",
+    "no credential {access_key!r}": "没有访问凭证 {access_key!r}",
     "credential {access_key} is {credential_state}": (
-        "访问密钥 {access_key} 的状态为 {credential_state}"
+        "访问凭证 {access_key} 的状态为 {credential_state}"
     ),
-    "credential {access_key} is already revoked": "访问密钥 {access_key} 已被吊销",
+    "credential {access_key} is already revoked": "访问凭证 {access_key} 已被吊销",
     "region {region} is outside the consumer's region {home}": (
         "行政区划 {region} 超出了应用系统所属区划 {home}"
     ),
@@ -782,10 +782,10 @@ ZH: dict[str, str] = {
         "行政区划 {region} 与数据资源 {code} 的区划 {region_code} 不相交"
     ),
     "resource {code} has no region field, so it can only be granted for its whole region "
-    "{region_code}": ("数据资源 {code} 没有行政区划字段，只能按其整个区划 {region_code} 授权"),
-    "resource {code} has no field {unknown_item!r}": "数据资源 {code} 没有字段 {unknown_item!r}",
+    "{region_code}": ("数据资源 {code} 没有行政区划信息项，只能按其整个区划 {region_code} 授权"),
+    "resource {code} has no field {unknown_item!r}": "数据资源 {code} 没有信息项 {unknown_item!r}",
     "{outside_item!r} is asked in clear but not among the fields": (
-        "{outside_item!r} 申请明文，但不在所申请的字段中"
+        "{outside_item!r} 申请明文，但不在所申请的信息项中"
     ),
     "consumer {code} is disabled": "应用系统 {code} 已停用",
     "resource {code} is not published": "数据资源 {code} 尚未发布",
@@ -797,7 +797,7 @@ ZH: dict[str, str] = {
     "resource {code} has no service registered at the gateway to call": (
         "数据资源 {code} 未在网关登记可调用的服务"
     ),
-    "name the fields to read or verify": "请列出要读取或核验的字段",
+    "name the fields to read or verify": "请列出要读取或核验的信息项",
     "a grant lasts at most {value} years; apply again when it ends": (
         "授权有效期最长 {value} 年；到期后请重新申请"
     ),
@@ -808,7 +808,7 @@ ZH: dict[str, str] = {
         "应用系统 {code} 对 {code2} 已有待审批的申请 {waiting}"
     ),
     "{value!r} was not asked in clear; only asked fields can be approved": (
-        "{value!r} 未申请明文；只能批准所申请的字段"
+        "{value!r} 未申请明文；只能对申请了明文的信息项批准明文"
     ),
     "unknown grant action {name!r}": "未知的授权操作 {name!r}",
     "base_url must be an http:// or https:// URL": "base_url 须为 http:// 或 https:// 地址",
@@ -831,7 +831,8 @@ ZH: dict[str, str] = {
     ),
     "resource {code} is {state}; only draft or rejected resources can be edited (withdraw "
     "and revise a published one first)": (
-        "数据资源 {code} 的状态为 {state}；只有草稿或被退回的资源可以编辑（已发布的请先撤回再修订）"
+        "数据资源 {code} 处于“{state_label}”；只有草稿或被退回的资源可以编辑"
+        "（已发布的请先撤回再修订）"
     ),
     "{source}: expected a mapping with a 'resources' list": (
         "{source}：应为含 'resources' 列表的映射"
@@ -859,7 +860,7 @@ ZH: dict[str, str] = {
     "evidence {join} is not this {object_type}'s": "佐证材料 {join} 不属于该 {object_type}",
     "problem {code} is closed (销号)": "问题 {code} 已销号",
     "{object_type} {id} is {state}: no more evidence": (
-        "{object_type} {id} 的状态为 {state}：不再接受佐证材料"
+        "{object_type} {id} 已处于“{state_label}”：不再接受佐证材料"
     ),
     "{filename}: evidence is at most {evidence_max_mb} MB": (
         "{filename}：佐证材料最大 {evidence_max_mb} MB"
@@ -869,15 +870,15 @@ ZH: dict[str, str] = {
     "the file of evidence {evidence_id} is missing from the data directory": (
         "佐证材料 {evidence_id} 的文件不在数据目录中"
     ),
-    "{transition} needs a department": "{transition} 须指定部门",
+    "{transition} needs a department": "“{transition_label}”须指定部门",
     "a problem's deadline cannot be removed": "问题的整改期限不能删除",
-    "reform {code} has no milestone {milestone_id}": "改革 {code} 没有里程碑 {milestone_id}",
-    "no reform {code!r}": "没有改革 {code!r}",
+    "reform {code} has no milestone {milestone_id}": "改革事项 {code} 没有里程碑 {milestone_id}",
+    "no reform {code!r}": "没有改革事项 {code!r}",
     "{source}: expected a mapping with a 'reforms' list": "{source}：应为含 'reforms' 列表的映射",
     "{name} may not loop.ledger": "{name} 无权执行 loop.ledger",
-    "{source}: reform {twice_item} appears twice": "{source}：改革 {twice_item} 出现了两次",
+    "{source}: reform {twice_item} appears twice": "{source}：改革事项 {twice_item} 出现了两次",
     "a check-in needs a note saying what moved": "进展填报须说明推进了什么",
-    "{source}: reform {label}: {first}": "{source}：改革 {label}：{first}",
+    "{source}: reform {label}: {first}": "{source}：改革事项 {label}：{first}",
     "{username} holds no such grant of {role}": "{username} 没有这项 {role} 授权",
     "credit code {value!r} fails the GB 32100 check character": (
         "统一社会信用代码 {value!r} 未通过 GB 32100 校验位检查"
@@ -889,7 +890,7 @@ ZH: dict[str, str] = {
     "{name} cannot {verb} {code} there: it does not hold {join} over that scope": (
         "{name} 不能在该范围{verb_label} {code}：其在该范围不具备 {join}"
     ),
-    "username {username!r} is not allowed": "用户名 {username!r} 不可用",
+    "username {username!r} is not allowed": "用户名 {username!r} 不符合命名规则",
     "user {username} already exists": "用户 {username} 已存在",
     "you cannot deactivate yourself": "不能停用自己的账号",
     "a token lives 1 to {MAX_TOKEN_DAYS} days": "令牌有效期为 1 至 {MAX_TOKEN_DAYS} 天",
@@ -915,9 +916,9 @@ ZH: dict[str, str] = {
     ),
     "no source {source_id}": "没有数据源 {source_id}",
     "resource {code} is withdrawn and takes no data": "数据资源 {code} 已撤回，不再接收数据",
-    "resource {code} declares no fields to load": "数据资源 {code} 未声明可加载的字段",
+    "resource {code} declares no fields to load": "数据资源 {code} 未声明可加载的信息项",
     "no catalog resource {code!r}": "目录中没有数据资源 {code!r}",
-    "field {field} of {code} is not flagged": "{code} 的字段 {field} 未被标记",
+    "field {field} of {code} is not flagged": "{code} 的信息项 {field} 未被标记",
     "{location!r} is not a usable path: {exc}": "{location!r} 不是可用的路径：{exc}",
     "{location!r} is not a database URL": "{location!r} 不是数据库地址",
     "source {source_id} is running on {claimed_by}": "数据源 {source_id} 正在 {claimed_by} 上运行",
@@ -961,24 +962,24 @@ ZH: dict[str, str] = {
     ),
     "column {join} matches no field (fields: {join2}); map it as 'column=field', drop it as "
     "'column=', or add an alias to the field": (
-        "列 {join} 对应不到任何字段（字段：{join2}）；请以 '列名=字段' 映射，以 '列名=' "
-        "舍弃，或为字段添加别名"
+        "列 {join} 对应不到任何信息项（信息项：{join2}）；请以 '列名=信息项' 映射，以 '列名=' "
+        "舍弃，或为信息项添加别名"
     ),
-    "field {join} is fed by more than one column": "字段 {join} 对应了多个列",
-    "the source has no column for required field {join}": "数据源中没有必填字段 {join} 对应的列",
-    "mapping {pair!r}: write it as 'column=field'": "映射 {pair!r}：请写作 '列名=字段'",
+    "field {join} is fed by more than one column": "信息项 {join} 对应了多个列",
+    "the source has no column for required field {join}": "数据源中没有必填信息项 {join} 对应的列",
+    "mapping {pair!r}: write it as 'column=field'": "映射 {pair!r}：请写作 '列名=信息项'",
     "mapping {header}={target}: the resource has no field {target!r}": (
-        "映射 {header}={target}：数据资源没有字段 {target!r}"
+        "映射 {header}={target}：数据资源没有信息项 {target!r}"
     ),
     "mapping {header}={target}: the source has no column {header!r}": (
         "映射 {header}={target}：数据源没有列 {header!r}"
     ),
-    "watermark {watermark!r} is not a field": "水位字段 {watermark!r} 不是资源的字段",
+    "watermark {watermark!r} is not a field": "水位信息项 {watermark!r} 不是资源的信息项",
     "an incremental load needs a primary key to upsert by": "增量加载需要主键来更新或插入",
     "{source_name} does not parse: {parse_error}": "{source_name} 无法解析：{parse_error}",
     "field {name} changed since the current snapshot was written; load the resource in full "
     "mode once, then incrementally again": (
-        "字段 {name} 在当前快照写入后已变更；请先全量加载一次，再恢复增量加载"
+        "信息项 {name} 在当前快照写入后已变更；请先全量加载一次，再恢复增量加载"
     ),
     "no batch {batch_id}": "没有批次 {batch_id}",
     "give an SQL query": "请给出 SQL 查询",
@@ -1016,6 +1017,42 @@ ZH: dict[str, str] = {
     "{source}: indicator {code}: {detail}": "{source}：指标 {code}：{detail}",
     "{where}: target #{index}: {detail}": "{where}：第 {index} 个目标值：{detail}",
     "target #{index}: {detail}": "第 {index} 个目标值：{detail}",
+    "no region is loaded: load the region tree first": "尚未加载行政区划：请先加载区划树",
+    "{source}: the workbook has no sheet named {name}": (
+        "{source}：工作簿中没有名为 {name} 的工作表"
+    ),
+    "{name} may not {join}": "{name} 无权执行 {join}",
+    "expression is longer than {EXPRESSION_MAX} characters": (
+        "表达式超过了 {EXPRESSION_MAX} 个字符"
+    ),
+    "expression {text!r}: only + - * / ( ) over indicator codes and numbers are allowed": (
+        "表达式 {text!r}：只允许对指标代码和数字使用 + - * / ( )"
+    ),
+    "period {text!r} is not a {value} (write it like {example})": (
+        "期间 {text!r} 无效：周期类型为“{grain_label}”，请写作 {example} 的形式"
+    ),
+    "expression {text!r} does not parse": "表达式 {text!r} 无法解析",
+    "{where}: resource {source} has no field {name} ({role})": (
+        "{where}：数据资源 {source} 没有信息项 {name}（{role}）"
+    ),
+    "{where}: {role} {source}.{name} is {fields_item}, not {join}": (
+        "{where}：{role} {source}.{name} 的类型为 {fields_item}，而非 {join}"
+    ),
+    "derived indicators form a cycle: {cycle}": "派生指标形成了循环引用：{cycle}",
+    "derived indicators form a cycle among {sorted}": "派生指标之间形成了循环引用：{sorted}",
+    "{where}: unknown resource {source}": "{where}：未知的数据资源 {source}",
+    "{where}: filter on {source}.{name}: {exc}": "{where}：{source}.{name} 上的筛选条件：{exc}",
+    "{where}: unknown indicator {name} in the expression": "{where}：表达式中有未知的指标 {name}",
+    "{name}: state may change only through a transition, not by assignment": (
+        "{name}：状态只能通过流转变更，不能直接赋值"
+    ),
+    "{name} has no transition {name2!r}": "{name} 没有流转 {name2!r}",
+    "{name}: state may change only through a transition, not by an UPDATE statement": (
+        "{name}：状态只能通过流转变更，不能用 UPDATE 语句修改"
+    ),
+    "a batch of {code} is already running; try again when it ends": (
+        "{code} 已有一个批次在运行；请待其结束后重试"
+    ),
     "{source}: rule {label}: {first}": "{source}：规则 {label}：{first}",
     "{source}: goal {label}: {first}": "{source}：目标 {label}：{first}",
     "{where}: unknown indicator {indicator!r}": "{where}：未知的指标 {indicator!r}",
@@ -1084,7 +1121,7 @@ ZH: dict[str, str] = {
         "没有应用系统操作 {action!r}；请用 enable 或 disable"
     ),
     "no credential {access_key!r} of consumer {code}": (
-        "应用系统 {code} 没有访问密钥 {access_key!r}"
+        "应用系统 {code} 没有访问凭证 {access_key!r}"
     ),
     "no source {source_id} of {code}": "{code} 没有数据源 {source_id}",
     "{name} may not report problems": "{name} 无权上报问题",
@@ -1096,7 +1133,7 @@ ZH: dict[str, str] = {
         "没有 Webhook 操作 {action!r}；请用 enable、disable 或 delete"
     ),
     "{name} manages no users": "{name} 不管理任何用户",
-    "{name} may not {action} on reform {code}": "{name} 无权对改革 {code} 执行 {action}",
+    "{name} may not {action} on reform {code}": "{name} 无权对改革事项 {code} 执行 {action}",
     "milestone {milestone_id} has no evidence {evidence_id}": (
         "里程碑 {milestone_id} 没有佐证材料 {evidence_id}"
     ),
