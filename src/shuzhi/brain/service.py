@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 from openpyxl import load_workbook
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -57,6 +56,7 @@ from shuzhi.brain.schemas import (
 )
 from shuzhi.core import audit, clock, events, plugins
 from shuzhi.core.db import Database
+from shuzhi.core.documents import load_yaml
 from shuzhi.core.errors import Conflict, Message, NotFound, ShuzhiError, ValidationFailed
 from shuzhi.core.permissions import SYSTEM, Actor, Scope, require
 from shuzhi.core.plugins import Job, hookimpl
@@ -75,27 +75,6 @@ ENGINES = ("duckdb", "spark")
 # -- definitions ----------------------------------------------------------------------------
 
 
-def _yaml(text: str, *, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(
-            Message(
-                "{source}{where}: not valid YAML ({problem})",
-                source=source,
-                where=where,
-                problem=problem,
-            )
-        ) from None
-    except RecursionError:
-        raise ValidationFailed(
-            Message("{source}: not valid YAML (nested too deeply)", source=source)
-        ) from None
-
-
 def _first(exc: ValidationError) -> str:
     error = exc.errors()[0]
     loc = ".".join(str(part) for part in error["loc"])
@@ -105,7 +84,7 @@ def _first(exc: ValidationError) -> str:
 
 def parse_file(text: str, *, source: str) -> list[IndicatorSpec]:
     """Every indicator of a YAML file, or one error naming the file and the indicator."""
-    document = _yaml(text, source=source)
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("indicators"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with an 'indicators' list", source=source)
@@ -399,7 +378,7 @@ def set_targets(
 
 def parse_targets(text: str, *, source: str) -> list[TargetSet]:
     """The ``targets:`` list of a YAML file."""
-    document = _yaml(text, source=source)
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("targets"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with a 'targets' list", source=source)
@@ -519,7 +498,7 @@ def parse_targets_upload(data: bytes, *, source: str) -> list[TargetSet]:
 
 
 def parse_rules(text: str, *, source: str) -> list[RuleSpec]:
-    document = _yaml(text, source=source)
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with a 'rules' list", source=source)
@@ -1236,7 +1215,7 @@ __all__ = ["ENGINES", "apply", "compute", "delete", "parse_file", "save"]
 
 
 def parse_goals(text: str, *, source: str) -> list[GoalSpec]:
-    document = _yaml(text, source=source)
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("goals"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with a 'goals' list", source=source)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +13,7 @@ from shuzhi.catalog.models import Resource, ResourceField
 from shuzhi.catalog.rules import EDITABLE_STATES, LIFECYCLE
 from shuzhi.catalog.schemas import ApplyResult, ResourceBase, ResourceCreate, ResourceUpdate
 from shuzhi.core import audit, clock
+from shuzhi.core.documents import load_yaml
 from shuzhi.core.errors import Conflict, InvalidTransition, Message, ShuzhiError, ValidationFailed
 from shuzhi.core.models import WorkflowTransition
 from shuzhi.core.permissions import Actor, Scope, require
@@ -209,27 +209,7 @@ def transition(
 
 def parse_file(text: str, *, source: str) -> list[ResourceCreate]:
     """Every resource of a catalog YAML file, or one error naming the file and resource."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        # the problem alone: str(exc) spans lines, and errors are one line
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(
-            Message(
-                "{source}{where}: not valid YAML ({problem})",
-                source=source,
-                where=where,
-                problem=problem,
-            )
-        ) from None
-    except RecursionError:
-        # PyYAML composes nested collections recursively; deep enough nesting exhausts
-        # the stack before any rule of ours could refuse it
-        raise ValidationFailed(
-            Message("{source}: not valid YAML (nested too deeply)", source=source)
-        ) from None
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with a 'resources' list", source=source)

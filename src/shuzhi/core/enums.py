@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shuzhi.core.errors import Message, ValidationFailed
+
 
 class LabeledEnum(StrEnum):
     """A code stored and spoken in English, shown in Chinese (or English) to people."""
@@ -24,6 +26,20 @@ class LabeledEnum(StrEnum):
     @classmethod
     def choices(cls) -> str:
         return ", ".join(member.value for member in cls)
+
+    @classmethod
+    def check(cls, value: str, *, name: str) -> None:
+        """Refuse a code that is not one of these, naming the ``name`` it was given as."""
+        if value not in cls._value2member_map_:
+            raise ValidationFailed(
+                Message(
+                    "unknown {name} {value!r}; one of {choices}",
+                    name=name,
+                    value=value,
+                    choices=cls.choices(),
+                ),
+                field=name,
+            )
 
 
 class System(LabeledEnum):

@@ -269,19 +269,6 @@ def evaluate(
 # -- the ledger -------------------------------------------------------------------------
 
 
-def _known(value: str | None, enum: Any, name: str) -> None:
-    if value and value not in {member.value for member in enum}:
-        raise ValidationFailed(
-            Message(
-                "unknown {name} {value!r}; one of {choices}",
-                name=name,
-                value=value,
-                choices=enum.choices(),
-            ),
-            field=name,
-        )
-
-
 def _region(session: Session, code: str | None) -> Region | None:
     if not code:
         return None
@@ -318,8 +305,10 @@ def ledger(
 ) -> ReformList:
     """The reforms matching every filter given (``region``: its whole subtree), by batch
     then code; now, or as each stood at the end of the day ``as_of``."""
-    _known(batch, Batch, "batch")
-    _known(system, System, "system")
+    if batch:
+        Batch.check(batch, name="batch")
+    if system:
+        System.check(system, name="system")
     root = _region(session, region)
     if as_of is None:
         query = select(Reform)

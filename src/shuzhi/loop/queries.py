@@ -175,10 +175,10 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
             )
         query = query.where(Problem.state.in_(list(filters.states)))
     if filters.channel:
-        _known(Channel, filters.channel, "channel")
+        Channel.check(filters.channel, name="channel")
         query = query.where(Problem.channel == filters.channel)
     if filters.system:
-        _known(System, filters.system, "system")
+        System.check(filters.system, name="system")
         query = query.where(Problem.system == filters.system)
     if filters.severity:
         query = query.where(Problem.severity == filters.severity)
@@ -222,19 +222,6 @@ def _filtered(session: Session, query: Select, filters: Filters) -> Select:
     if filters.light:
         query = query.where(_light_clause(filters.light, _today()))
     return query
-
-
-def _known(enum: Any, value: str, name: str) -> None:
-    if value not in {member.value for member in enum}:
-        raise ValidationFailed(
-            Message(
-                "unknown {name} {value!r}; one of {choices}",
-                name=name,
-                value=value,
-                choices=enum.choices(),
-            ),
-            field=name,
-        )
 
 
 def _light_clause(light: str, today: date) -> Any:

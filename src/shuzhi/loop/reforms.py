@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -44,6 +43,7 @@ from shuzhi.brain.models import Indicator
 from shuzhi.core import audit, clock
 from shuzhi.core import calendar as working
 from shuzhi.core.db import Database
+from shuzhi.core.documents import load_yaml
 from shuzhi.core.errors import (
     Message,
     NotFound,
@@ -108,24 +108,7 @@ def _first(exc: ValidationError) -> str:
 def parse_yaml(text: str, *, source: str) -> list[ReformSpec]:
     """Every reform of a YAML document (a ``reforms:`` list), or one error naming the
     document and the reform."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(
-            Message(
-                "{source}{where}: not valid YAML ({problem})",
-                source=source,
-                where=where,
-                problem=problem,
-            )
-        ) from None
-    except RecursionError:
-        raise ValidationFailed(
-            Message("{source}: not valid YAML (nested too deeply)", source=source)
-        ) from None
+    document = load_yaml(text, source=source)
     if not isinstance(document, dict) or not isinstance(document.get("reforms"), list):
         raise ValidationFailed(
             Message("{source}: expected a mapping with a 'reforms' list", source=source)
