@@ -307,13 +307,14 @@ def assign(
     return problem
 
 
-# what holds evidence, by its object type: a refusal names it (a page says it in Chinese)
+# what holds evidence, by its object type: a refusal names it by its machine's name, which a
+# page says in Chinese
 _HOLDERS = {"problem": PROBLEM, "milestone": MILESTONE}
 
 
 def _holder(object_type: str) -> Message | str:
     machine = _HOLDERS.get(object_type)
-    return Message(machine.name) if machine else object_type  # noqa: the machines' names are in ZH
+    return Message(machine.name) if machine else object_type
 
 
 def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequence[int]) -> None:
