@@ -163,7 +163,7 @@ def update(session: Session, *, actor: Actor, code: str, data: ResourceUpdate) -
                 "one first)",
                 code=code,
                 state=resource.state,
-                state_label=LIFECYCLE.states[resource.state].zh,
+                state_label=LIFECYCLE.state_label(resource.state),
             )
         )
     before = _view(resource)

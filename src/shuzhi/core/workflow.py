@@ -89,9 +89,11 @@ class Machine:
         if initial not in self.states:
             raise ValueError(f"{name}: unknown initial state {initial}")
 
-    def _label(self, state: str) -> str:
-        known = self.states.get(state)
-        return known.zh if known else state
+    def state_label(self, code: str) -> str:
+        """A state's Chinese label (the code itself for a state this machine lacks), for a
+        refusal that names it."""
+        known = self.states.get(code)
+        return known.zh if known else code
 
     def guard(self, model: type) -> type:
         """Refuse assignments to the model's state column that do not come from ``fire``."""
@@ -196,8 +198,8 @@ class Machine:
                     sources=" or ".join(sources),
                     # the labels a translation says them by
                     transition_label=transition.zh,
-                    state_label=self._label(current),
-                    sources_label="”或“".join(self._label(code) for code in sources),
+                    state_label=self.state_label(current),
+                    sources_label="”或“".join(self.state_label(code) for code in sources),
                 )
             )
         comment = (comment or "").strip() or None

@@ -74,7 +74,7 @@ def _warning_recovered(problem: Any, _attempt: Attempt) -> str | None:
             "has recovered",
             id=warning.id,
             state=warning.state,
-            state_label=WARNING.states[warning.state].zh,
+            state_label=WARNING.state_label(warning.state),
         )
     return None
 

@@ -312,9 +312,8 @@ def assign(
 _HOLDERS = {"problem": PROBLEM, "milestone": MILESTONE}
 
 
-def _holder(object_type: str) -> Message | str:
-    machine = _HOLDERS.get(object_type)
-    return Message(machine.name) if machine else object_type
+def _holder(object_type: str) -> Message:
+    return Message(_HOLDERS[object_type].name)
 
 
 def own_evidence(session: Session, object_type: str, object_id: int, ids: Sequence[int]) -> None:
@@ -513,7 +512,7 @@ def add_evidence(
                 object_type=_holder(object_type),
                 id=target.id,
                 state=target.state,
-                state_label=_HOLDERS[object_type].states[target.state].zh,
+                state_label=_HOLDERS[object_type].state_label(target.state),
             )
         )
     limit = settings.loop.evidence_max_mb * 1_000_000
