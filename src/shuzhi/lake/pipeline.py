@@ -307,10 +307,13 @@ class Pipeline:
             f"c.{quote(name)} IS NOT DISTINCT FROM r.{quote(name)}" for name in self.keys
         )
         # a hash equal to the one before it in hash order is a repeat: sorting 64-bit
-        # integers is cheaper than a hash table with one entry per row
+        # integers is cheaper than a hash table with one entry per row. A candidate keeps
+        # its whole row, so that a conflicting one goes to the quarantine from here rather
+        # than from a second pass over every row held
         self.con.execute(
-            f"CREATE TABLE candidates AS SELECT rowid AS _rowid, {keys}, "
-            f"hash({all_fields}) AS _row_hash FROM {CHECKED} WHERE _failures IS NULL AND _key IN ("
+            f"CREATE TABLE candidates AS SELECT rowid AS _rowid, {all_fields}, _failures, "
+            f"_raw, _key, hash({all_fields}) AS _row_hash FROM {CHECKED} "
+            f"WHERE _failures IS NULL AND _key IN ("
             f"SELECT _key FROM (SELECT _key, lag(_key) OVER (ORDER BY _key) AS _before "
             f"FROM {CHECKED} WHERE _failures IS NULL) WHERE _key = _before)"
         )
@@ -330,9 +333,10 @@ class Pipeline:
         self.con.execute(
             f"CREATE VIEW refused AS SELECT c.rowid + 1 AS _row, c.*, 'invalid' AS _fate "
             f"FROM {CHECKED} c WHERE c._failures IS NOT NULL UNION ALL "
-            f"SELECT c.rowid + 1 AS _row, c.*, 'conflict' AS _fate FROM {CHECKED} c "
+            f"SELECT c._rowid + 1 AS _row, {all_fields}, _failures, _raw, _key, "
+            f"'conflict' AS _fate FROM candidates c "
             f"SEMI JOIN (SELECT _rowid FROM dropped WHERE _fate = 'conflict') d "
-            f"ON c.rowid = d._rowid"
+            f"ON c._rowid = d._rowid"
         )
         anyone_dropped = self.con.execute("SELECT count(*) FROM dropped").fetchone()[0]
         self.con.execute(
