@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,22 +165,26 @@ def shuzhi_side(csv: Path, data_dir: Path) -> dict:
 
 
 def run_side(side: str, *args: str) -> dict:
-    """One side in a fresh process; its peak memory is the child's max RSS."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    """One side in a fresh process, which reports its own time, peak memory and CPU."""
     output = subprocess.run(
         [sys.executable, __file__, "--side", side, *args],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["peak_rss_mib"] = round(max(usage.ru_maxrss, before) / 1024)
-    # the whole child process, start-up included: on a shared machine CPU time varies
-    # less than wall time, so it tells a real change from a busy neighbour
-    result["process_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime - cpu_before, 2)
-    return result
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _own(result: dict) -> dict:
+    """What a side's process reports about itself: its peak memory (max RSS) and its CPU
+    time, start-up included (on a shared machine CPU time varies less than wall time, so
+    it tells a real change from a busy neighbour)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        **result,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "process_cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+    }
 
 
 def main() -> None:
@@ -188,14 +194,17 @@ def main() -> None:
     parser.add_argument(
         "--memory-limit", default=None, help="SHUZHI_LAKE__MEMORY_LIMIT for the ingest (e.g. 1GB)"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="pairs of runs, the two sides alternating"
+    )
     parser.add_argument("--side", choices=["duckdb", "shuzhi"])
     parser.add_argument("args", nargs="*")
     options = parser.parse_args()
     if options.side == "duckdb":
-        print(json.dumps(duckdb_side(Path(options.args[0]), Path(options.args[1]))))
+        print(json.dumps(_own(duckdb_side(Path(options.args[0]), Path(options.args[1])))))
         return
     if options.side == "shuzhi":
-        print(json.dumps(shuzhi_side(Path(options.args[0]), Path(options.args[1]))))
+        print(json.dumps(_own(shuzhi_side(Path(options.args[0]), Path(options.args[1])))))
         return
 
     work = options.work
@@ -206,20 +215,45 @@ def main() -> None:
         generate(csv, options.rows)
         print(f"generated {csv} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     size = csv.stat().st_size / 2**20
-    baseline = run_side("duckdb", str(csv), str(work / "duckdb.parquet"))
-    data_dir = Path(tempfile.mkdtemp(prefix="lake-", dir=work))
     if options.memory_limit:
         os.environ["SHUZHI_LAKE__MEMORY_LIMIT"] = options.memory_limit
-    ours = run_side("shuzhi", str(csv), str(data_dir))
-    ratio = ours["seconds"] / baseline["seconds"]
+    # the two sides alternate, so that a slow minute of a shared machine falls on both
+    pairs = []
+    for _ in range(options.repeat):
+        baseline = run_side("duckdb", str(csv), str(work / "duckdb.parquet"))
+        data_dir = Path(tempfile.mkdtemp(prefix="lake-", dir=work))
+        try:
+            ours = run_side("shuzhi", str(csv), str(data_dir))
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        pairs.append((baseline, ours))
+        print(json.dumps({"duckdb_copy": baseline, "shuzhi_ingest": ours}), file=sys.stderr)
+    copy = statistics.median(baseline["seconds"] for baseline, _ in pairs)
+    ingest = statistics.median(ours["seconds"] for _, ours in pairs)
     print(
         json.dumps(
             {
                 "rows": options.rows,
                 "csv_mib": round(size),
-                "duckdb_copy": baseline,
-                "shuzhi_ingest": ours,
-                "ratio": round(ratio, 2),
+                "runs": len(pairs),
+                "duckdb_copy_seconds": [round(baseline["seconds"], 2) for baseline, _ in pairs],
+                "shuzhi_ingest_seconds": [round(ours["seconds"], 2) for _, ours in pairs],
+                "ratios": [
+                    round(ours["seconds"] / baseline["seconds"], 2) for baseline, ours in pairs
+                ],
+                "ratio_of_medians": round(ingest / copy, 2),
+                "peak_rss_mib": {
+                    "duckdb": max(baseline["peak_rss_mib"] for baseline, _ in pairs),
+                    "shuzhi": max(ours["peak_rss_mib"] for _, ours in pairs),
+                },
+                "process_cpu_seconds": {
+                    "duckdb": [baseline["process_cpu_seconds"] for baseline, _ in pairs],
+                    "shuzhi": [ours["process_cpu_seconds"] for _, ours in pairs],
+                },
+                "counts": {
+                    name: pairs[-1][1][name]
+                    for name in ("rows_read", "rows_loaded", "rows_quarantined", "duplicates")
+                },
                 "memory_limit": options.memory_limit or "default (4GB)",
                 "cores": os.cpu_count(),
             },
