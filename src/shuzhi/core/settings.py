@@ -147,6 +147,18 @@ class LakeSettings(Group):
 
 MaskMode = Literal["clear", "masked", "token", "hidden"]
 
+
+def _never_clear(modes: dict[str, dict[str, MaskMode]]) -> dict[str, dict[str, MaskMode]]:
+    for grade, kinds in modes.items():
+        for kind, mode in kinds.items():
+            if mode == "clear":
+                raise ValueError(
+                    f"{grade}.{kind} cannot be clear by default: a personal field is sent in "
+                    "clear only where its provider approved it"
+                )
+    return modes
+
+
 _DEFAULT_MASKING: dict[str, dict[str, MaskMode]] = {
     "L1": {},
     "L2": {},
@@ -218,7 +230,7 @@ class GatewaySettings(Group):
     flag_off_hours_calls: int = Field(
         20, ge=1, description="Calls outside working hours in a day that make the flag."
     )
-    masking: dict[str, dict[str, MaskMode]] = Field(
+    masking: Annotated[dict[str, dict[str, MaskMode]], AfterValidator(_never_clear)] = Field(
         default_factory=lambda: {grade: dict(kinds) for grade, kinds in _DEFAULT_MASKING.items()},
         description="Mode of a personal field by resource grade and PII kind, as JSON "
         '({"L3": {"id_card": "token"}}); a kind not listed is masked. A provider may '

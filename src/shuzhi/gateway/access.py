@@ -26,7 +26,7 @@ from shuzhi.core.db import Database
 from shuzhi.core.dialect import Driver
 from shuzhi.core.errors import NotFound
 from shuzhi.core.settings import Settings
-from shuzhi.gateway.models import Consumer, Credential, Grant
+from shuzhi.gateway.models import Application, Consumer, Credential, Grant
 from shuzhi.gateway.service import derive_secret
 from shuzhi.regions.models import Region
 
@@ -77,6 +77,8 @@ class GrantView:
     state: str
     requests_per_second: int
     rows_per_day: int
+    # personal fields the provider approved in clear (the application's, as decided)
+    approved_clear: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -94,6 +96,12 @@ class Known:
     # grant id → its counters as the last call this process committed saw them:
     # (second window, requests in it, day window, rows in it)
     usage: dict[int, tuple[str, int, str, int]] = field(default_factory=dict)
+
+
+def _cleared(modes: dict[str, str]) -> frozenset[str]:
+    """The fields a grant gives in clear: an approval in clear that the decision took back
+    is no approval."""
+    return frozenset(name for name, mode in modes.items() if mode == "clear")
 
 
 # per database (tests and tools open several in one process)
@@ -264,12 +272,18 @@ class Access:
                 Grant.state,
                 Grant.requests_per_second,
                 Grant.rows_per_day,
+                Application.clear_fields,
             )
+            .join(Application, Application.id == Grant.application_id)
             .where(Grant.consumer_id == consumer_id, Grant.resource_id == resource_id)
             .order_by(Grant.id.desc())
             .limit(1)
         ).first()
-        view = None if row is None else GrantView(*row)
+        view = (
+            None
+            if row is None
+            else GrantView(*row[:-1], approved_clear=frozenset(row[-1] or ()) & _cleared(row[1]))
+        )
         self.known.grants[key] = view
         return view
 

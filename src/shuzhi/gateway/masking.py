@@ -27,6 +27,34 @@ def mode_for(*, pii: str, grade: str, approved_clear: bool, settings: GatewaySet
     return MaskMode(settings.masking.get(grade, {}).get(pii, "masked"))
 
 
+# from the least to the most withheld
+STRICTNESS = (MaskMode.clear, MaskMode.masked, MaskMode.token, MaskMode.hidden)
+
+
+def in_force(
+    modes: dict[str, str],
+    *,
+    kinds: dict[str, str],
+    grade: str,
+    approved_clear: frozenset[str],
+    settings: GatewaySettings,
+) -> dict[str, str]:
+    """The mode each granted field is read with: as granted, or stricter where the field's
+    classification now asks more (a field marked personal after the grant, a grade
+    raised, a stricter default). A grant is never loosened without a new approval, and a
+    field stays clear only if it is not personal or the provider approved it in clear."""
+    found: dict[str, str] = {}
+    for name, granted in modes.items():
+        now = mode_for(
+            pii=kinds.get(name, "other"),
+            grade=grade,
+            approved_clear=name in approved_clear,
+            settings=settings,
+        )
+        found[name] = max(MaskMode(granted), now, key=STRICTNESS.index).value
+    return found
+
+
 def token_key(secret: bytes, consumer_code: str) -> bytes:
     return hmac.new(secret, f"gateway-token\n{consumer_code}".encode(), hashlib.sha256).digest()
 

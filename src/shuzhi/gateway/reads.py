@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -86,7 +87,14 @@ def grant_in_force(
         )
     if right in (Right.read, Right.call) and resource.grade == "L4":
         raise NotShared(f"resource {resource.code} is graded L4 and never leaves the platform")
-    return grant
+    modes = masking.in_force(
+        grant.fields,
+        kinds={item.name: item.pii for item in resource.fields},
+        grade=resource.grade,
+        approved_clear=grant.approved_clear,
+        settings=access.settings.gateway,
+    )
+    return grant if modes == grant.fields else replace(grant, fields=modes)
 
 
 def _region_filter(
