@@ -82,8 +82,8 @@ def fresh_database(
 def test_the_demo_province_is_complete(db: Database, tmp_path: Path) -> None:
     summary = build(db, seed=SEED, data_dir=tmp_path, scale=0)
 
-    assert summary["departments"] == 43
-    assert counts(db)["departments"] == 43
+    assert summary["departments"] == 44
+    assert counts(db)["departments"] == 44
     assert summary["resources"] >= 30
     assert summary["resources"] == counts(db)["resources"]
     with db.session() as session:

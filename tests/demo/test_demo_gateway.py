@@ -34,9 +34,10 @@ def test_the_demo_gateway_has_every_state_and_a_working_credential(
         flags = {flag.kind for flag in oversight.flags(session, actor=SYSTEM).data}
     assert states == {"pending", "escalated", "approved", "rejected", "withdrawn"}
     assert {state for state, _ in grants.values()} == {"active", "suspended", "expired"}
-    # 回流: provincial resources granted to city systems for their own region
+    # 回流: provincial resources granted to city and county systems for their own region
     assert grants[("hz_gaj_floating", "gat_resident_population")] == ("active", "330100")
     assert grants[("nb_wjw_childcare", "wjw_childcare_institution")] == ("active", "330200")
+    assert grants[("xh_mzj_assist", "gat_resident_population")] == ("active", "330106")
     assert summary["gateway"]["calls"] > 1000
     assert flags == {"distinct_lookups", "machine_regular", "off_hours"}
 
@@ -50,5 +51,5 @@ def test_the_demo_gateway_has_every_state_and_a_working_credential(
     again = build(sqlite_db, seed=7, data_dir=data_dir, scale=0)
     assert again["gateway"] == {"consumers": 0}
     with sqlite_db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Consumer)) == 6
+        assert session.scalar(select(func.count()).select_from(Consumer)) == 7
         assert session.scalar(select(func.count()).select_from(AccessLog)) == shown["calls"] + 1

@@ -1,7 +1,7 @@
 """The demo province's gateway: application systems of provincial and city departments,
-applications in every state, grants (回流 grants of provincial resources to cities among
-them), one credential printed for trying the gateway by hand, and three weeks of call
-history with a few patterns for the auditor's page to flag."""
+applications in every state, grants (回流 grants of provincial resources to cities and a
+county among them), one credential printed for trying the gateway by hand, and three weeks
+of call history with a few patterns for the auditor's page to flag."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ CONSUMERS = (
     ("nb_wjw_childcare", "宁波市托育服务监管平台", "nb_wjw"),
     ("wz_mzj_verify", "温州市低保家庭经济状况核对系统", "wz_mzj"),
     ("zj_jxt_enterprise", "浙江省企业服务综合平台", "zj_jxt"),
+    ("xh_mzj_assist", "西湖区社会救助“一件事”联办系统", "hz_xh_mzj"),
 )
 # the credential `shuzhi demo build` prints
 SHOWN = "zj_mzt_assist"
@@ -63,6 +64,9 @@ PLANS = (
     Plan("nb_wjw_childcare", "wjw_childcare_institution", (), "approved", region="330200",
          matter="330200-JD-0007", purpose="托育机构属地监管",
          basis="《托育机构管理规范（试行）》"),
+    Plan("xh_mzj_assist", "gat_resident_population", PEOPLE, "approved", region="330106",
+         rights=("read", "verify"), matter="330106-ZC-0005", purpose="困难群众救助“一件事”联办",
+         basis="《社会救助暂行办法》第十一条"),
     Plan("zj_jxt_enterprise", "scjgj_enterprise_registration", (), "approved",
          matter="330000-QT-0088", purpose="惠企政策“免申即享”企业匹配",
          basis="《浙江省公共数据条例》第二十七条"),
