@@ -144,6 +144,11 @@ def rate(code: str, numerator: str, denominator: str, **extra: Any) -> dict[str,
     return {**monthly(code, numerator), "measure": measure, **extra}
 
 
+def derived(code: str, expression: str) -> dict[str, Any]:
+    return {"code": code, "name": f"派生{code}", "system": "grassroots", "owner": "zj_gat",
+            "measure": {"kind": "derived", "expression": expression}}  # fmt: skip
+
+
 INDICATORS = [
     monthly("cases", "cases"),
     rate("on_time_rate", "on_time", "cases"),

@@ -23,6 +23,7 @@ from tests.brain.data import (
     PROVINCE,
     SHANGCHENG,
     define,
+    derived,
     monthly,
     monthly_rows,
     write,
@@ -216,10 +217,6 @@ def test_validation_names_what_is_wrong(brain_db: Database, change: dict, messag
 
 
 def test_unknown_indicator_and_cycles_are_refused(brain_db: Database) -> None:
-    def derived(code: str, expression: str) -> dict:
-        return {"code": code, "name": f"派生{code}", "system": "grassroots", "owner": "zj_gat",
-                "measure": {"kind": "derived", "expression": expression}}  # fmt: skip
-
     with pytest.raises(ValidationFailed, match="unknown indicator ghost in the expression"):
         define(brain_db, [derived("d1", "cases / ghost")])
     with pytest.raises(ValidationFailed, match=r"cycle: (d1 → d2 → d1|d2 → d1 → d2)"):
@@ -231,10 +228,6 @@ def test_unknown_indicator_and_cycles_are_refused(brain_db: Database) -> None:
 def test_a_derived_indicator_may_name_one_further_down_the_file(brain_db: Database) -> None:
     import yaml
 
-    def derived(code: str, expression: str) -> dict:
-        return {"code": code, "name": f"派生{code}", "system": "grassroots", "owner": "zj_gat",
-                "measure": {"kind": "derived", "expression": expression}}  # fmt: skip
-
     text = yaml.safe_dump(
         {"indicators": [derived("d_top", "d_mid * 2"), derived("d_mid", "cases + 1")]},
         allow_unicode=True,
@@ -245,6 +238,46 @@ def test_a_derived_indicator_may_name_one_further_down_the_file(brain_db: Databa
     service.compute(brain_db, actor=SYSTEM)
     assert value("d_mid", SHANGCHENG, "month", JAN) == 11
     assert value("d_top", SHANGCHENG, "month", JAN) == 22
+
+
+def test_a_file_may_reroute_a_chain_through_a_stored_indicator(brain_db: Database) -> None:
+    import yaml
+
+    # stored: d_s reads d_b, which reads d_a
+    define(brain_db, [derived("d_a", "cases + 1"), derived("d_b", "d_a * 2"),
+                      derived("d_s", "d_b + 1")])  # fmt: skip
+    # the file turns the chain round: d_a reads d_s, d_b no longer reads d_a; saving d_a
+    # before d_b (file order) would meet the stored d_b and a cycle d_a → d_s → d_b → d_a
+    text = yaml.safe_dump(
+        {"indicators": [derived("d_a", "d_s * 10"), derived("d_b", "cases * 2")]},
+        allow_unicode=True,
+    )
+    with brain_db.transaction() as session:
+        result = service.apply(session, actor=SYSTEM, text=text, source="reroute.yaml")
+    assert result.updated == ["d_a", "d_b"]  # as the file lists them
+    service.compute(brain_db, actor=SYSTEM)
+    assert value("d_b", SHANGCHENG, "month", JAN) == 20
+    assert value("d_s", SHANGCHENG, "month", JAN) == 21
+    assert value("d_a", SHANGCHENG, "month", JAN) == 210
+
+
+def test_a_cycle_through_a_stored_indicator_is_refused_and_nothing_saved(
+    brain_db: Database,
+) -> None:
+    import yaml
+
+    define(brain_db, [derived("d_a", "cases + 1"), derived("d_s", "d_a * 2")])
+    with brain_db.session() as session:
+        before = queries.specs(session)
+    text = yaml.safe_dump(
+        {"indicators": [derived("d_new", "cases * 3"), derived("d_a", "d_s + 1")]},
+        allow_unicode=True,
+    )
+    cycle = r"^cycle\.yaml: derived indicators form a cycle: (d_a → d_s → d_a|d_s → d_a → d_s)$"
+    with pytest.raises(ValidationFailed, match=cycle), brain_db.transaction() as session:
+        service.apply(session, actor=SYSTEM, text=text, source="cycle.yaml")
+    with brain_db.session() as session:
+        assert queries.specs(session) == before
 
 
 def test_applying_the_same_file_twice_changes_nothing(brain_db: Database) -> None:

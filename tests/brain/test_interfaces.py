@@ -11,7 +11,16 @@ from fastapi.testclient import TestClient
 from shuzhi.core.db import Database
 from shuzhi.server import create_app
 from tests.api.support import assert_problem, auth
-from tests.brain.data import GONGSHU, HANGZHOU, INDICATORS, PROVINCE, SHANGCHENG, monthly
+from tests.brain.data import (
+    GONGSHU,
+    HANGZHOU,
+    INDICATORS,
+    PROVINCE,
+    SHANGCHENG,
+    define,
+    derived,
+    monthly,
+)
 from tests.cli.test_cli import assert_one_line_error, cli, cli_json, run
 from tests.conftest import World
 
@@ -55,6 +64,21 @@ def test_cli_errors_are_one_line(brain_db: Database, tmp_path: Path) -> None:
         "is not a quarter",
     )
     assert_one_line_error(run("brain", "compute", "--engine", "oracle"), "unknown engine")
+
+
+def test_cli_apply_orders_through_stored_indicators(brain_db: Database, tmp_path: Path) -> None:
+    def file(name: str, *indicators: dict) -> str:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump({"indicators": list(indicators)}), "utf-8")
+        return str(path)
+
+    define(brain_db, [derived("d_a", "cases + 1"), derived("d_b", "d_a * 2"),
+                      derived("d_s", "d_b + 1")])  # fmt: skip
+    reroute = file("reroute.yaml", derived("d_a", "d_s * 10"), derived("d_b", "cases * 2"))
+    assert cli_json("brain", "apply", reroute)["updated"] == ["d_a", "d_b"]
+    cycle = file("cycle.yaml", derived("d_new", "cases"), derived("d_b", "d_a + 1"))
+    assert_one_line_error(run("brain", "apply", cycle), "cycle.yaml", "form a cycle")
+    assert "d_new" not in {row["code"] for row in cli_json("brain", "indicators")["data"]}
 
 
 def test_api_defines_computes_and_reads(client: TestClient, brain_world: World) -> None:

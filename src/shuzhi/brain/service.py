@@ -114,8 +114,10 @@ def _spec(item: Any, *, where: str) -> IndicatorSpec:
         ) from None
 
 
-def _check(session: Session, incoming: Iterable[IndicatorSpec], *, drop: str | None = None) -> None:
-    """Validate the indicators as they would stand together after the change."""
+def _check(
+    session: Session, incoming: Iterable[IndicatorSpec], *, drop: str | None = None
+) -> dict[str, IndicatorSpec]:
+    """Validate the indicators as they would stand together after the change; returns them."""
     merged = queries.specs(session)
     for spec in incoming:
         merged[spec.code] = spec
@@ -124,6 +126,7 @@ def _check(session: Session, incoming: Iterable[IndicatorSpec], *, drop: str | N
     wanted = {source for spec in merged.values() for source in spec.sources}
     departments = set(session.scalars(select(Department.code)))
     computing.validate(merged, sources=queries.sources(session, wanted), departments=departments)
+    return merged
 
 
 def _stored(spec: IndicatorSpec) -> dict[str, Any]:
@@ -200,18 +203,21 @@ def save(session: Session, *, actor: Actor, spec: IndicatorSpec) -> tuple[Indica
 def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyResult:
     """Create or update every indicator of a YAML file, idempotently, all or nothing: the
     whole file is validated together first (a derived indicator may name one defined
-    further down)."""
+    further down, or reach one through a stored indicator)."""
     specs = parse_file(text, source=source)
     try:
-        _check(session, specs)
+        merged = _check(session, specs)
     except ShuzhiError as exc:
         raise type(exc)(Message("{source}: {detail}", source=source, detail=exc.detail)) from None
     result = ApplyResult(created=[], updated=[], unchanged=[])
     by_code = {spec.code: spec for spec in specs}
-    # saved inputs first (each save checks against what is stored), reported in file order
+    # Saved inputs first, as each save checks against what is stored, and ordered over the
+    # whole set as it will stand: when the file's A reads a stored S that reads the file's B,
+    # B's old definition may still read A, a cycle the applied file does not have.
+    # Reported in file order.
     position = {code: index for index, code in enumerate(by_code)}
-    for layer in computing.layers(by_code):
-        for code in sorted(layer, key=position.__getitem__):
+    for layer in computing.layers(merged):
+        for code in sorted(by_code.keys() & layer, key=position.__getitem__):
             spec = by_code[code]
             existed = session.scalar(select(Indicator.id).where(Indicator.code == code))
             try:
