@@ -217,8 +217,10 @@ def test_rotation_lets_the_old_key_work_for_the_overlap_and_issues_a_new_one(
     # once the overlap is over, the old key is expired and cannot be rotated again
     pin(FRIDAY + timedelta(hours=6, seconds=1))
     assert queries.credential_state(m.credential(old_key)) == "expired"
-    with m.db.transaction() as session, pytest.raises(Conflict, match="expired"):
+    with m.db.transaction() as session, pytest.raises(Conflict) as refused:
         service.rotate_credential(session, actor=m.actor("system"), access_key=old_key)
+    assert refused.value.detail == f"credential {old_key} is expired"
+    assert refused.value.detail.values["state_label"] == "已过期"  # what a Chinese page says
 
 
 def test_rotating_twice_does_not_lengthen_the_overlap(m: Management, pin: Pin) -> None:

@@ -800,7 +800,7 @@ def test_defining_is_for_the_owners_department(site: World) -> None:
         )
         assert page.status_code == 200
         assert flashed(page.text) == (
-            "wjw.yaml：指标 places：gat_admin 无权对zj_wjw 的指标 执行 brain.define"
+            "wjw.yaml：指标 places：gat_admin 无权对“zj_wjw 的指标”执行 brain.define"
         )
         with site.database.session() as session:
             assert "places" not in queries.specs(session)

@@ -77,7 +77,7 @@ def test_a_data_officer_cannot_create_departments(client: TestClient, sqlite_wor
 
     refused = client.post("/departments", data=department_form(csrf_of(page.text)))
 
-    assert "gat_officer 无权对部门 zj_tyj 执行 orgs.manage_departments" in refused.text
+    assert "gat_officer 无权对“部门 zj_tyj”执行 orgs.manage_departments" in refused.text
     assert count(sqlite_world, Department) == before
     # the same refusal, for a reader of English, in the words the API and the CLI use
     client.cookies.set(LANG_COOKIE, "en")
@@ -132,7 +132,7 @@ def test_a_viewer_gets_no_upload_and_cannot_apply(client: TestClient, sqlite_wor
 
     refused = upload(client, csrf_of(page.text), "gat.yaml", document)
 
-    assert "viewer 无权对zj_gat 的数据资源 执行 catalog.edit" in refused
+    assert "viewer 无权对“zj_gat 的数据资源”执行 catalog.edit" in refused
     assert count(sqlite_world, Resource) == 0
 
 

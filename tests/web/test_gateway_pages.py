@@ -342,7 +342,7 @@ def test_the_consumer_side_withdraws(client: TestClient, province: World) -> Non
     assert 'data-testid="transition-approve"' not in client.get(page_url).text
     # deciding is the provider's, whatever the form says
     refused = post(client, f"{page_url}/approve", page_url)
-    assert "无权对共享申请 1 执行 gateway.decide" in (flashed(refused) or "")
+    assert "无权对“共享申请 1”执行 gateway.decide" in (flashed(refused) or "")
     assert state_of(province, Application, application_id) == "pending"
 
     done = post(client, f"{page_url}/withdraw", page_url)
@@ -455,6 +455,12 @@ def test_register_a_consumer_and_see_its_secret_once(client: TestClient, provinc
     )
     assert f'data-testid="key-state-{key}">已撤销' in revoked
     assert new_secret not in revoked
+    refused = post(
+        client,
+        f"/gateway/consumers/gat_case_app/credentials/{key}/rotate",
+        "/gateway/consumers/gat_case_app",
+    )
+    assert flashed(refused) == f"访问凭证 {key} 的状态为“已撤销”"
 
 
 def test_only_consumer_managers_register_systems(client: TestClient, province: World) -> None:

@@ -320,7 +320,7 @@ def test_a_transition_without_permission_is_refused_and_changes_nothing(
     assert "action-accept" not in page  # not offered...
     answer = fire(supervisor, site.warned, "accept")  # ...and refused when posted anyway
     assert answer.status_code == 200
-    assert "无权对问题 1 执行 loop.rectify" in (flashed(answer.text) or "")
+    assert "无权对“问题 1”执行 loop.rectify" in (flashed(answer.text) or "")
     assert state_of(site.db, site.warned) == "assigned"
     assert len(re.findall(r"<tr data-transition=", answer.text)) == 1  # only the assignment
     viewer = open_client("viewer")

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import ast
+import io
 import re
 import string
 from html import unescape
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
+from openpyxl import Workbook
 from sqlalchemy import select
 
 from shuzhi import web
+from shuzhi.brain import service as brain
+from shuzhi.brain.compute import SourceInfo, validate
 from shuzhi.brain.rules import WARNING
+from shuzhi.brain.schemas import IndicatorSpec
 from shuzhi.catalog import service as catalog
 from shuzhi.catalog.models import Resource
 from shuzhi.catalog.rules import LIFECYCLE
 from shuzhi.catalog.schemas import ResourceCreate
-from shuzhi.core.errors import Message
+from shuzhi.core.errors import Conflict, Message, NotFound, ValidationFailed
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.permissions import SYSTEM
-from shuzhi.gateway.rules import APPLICATION, GRANT
+from shuzhi.gateway.rules import APPLICATION, GRANT, CredentialState
+from shuzhi.lake.connectors import transcode
 from shuzhi.loop.rules import MILESTONE, PROBLEM
+from shuzhi.orgs import service as orgs
+from shuzhi.orgs.schemas import DepartmentCreate, DepartmentUpdate
 from shuzhi.server import create_app
 from shuzhi.web import i18n
 from shuzhi.web.app import NAV
@@ -563,7 +572,137 @@ def test_a_message_is_said_in_the_readers_language() -> None:
     said = Message("{actor} may not {action} on {what}", actor="ann", action="x.y", what=inner)
     assert said == "ann may not x.y on problem 7"  # the English, wherever text is wanted
     assert i18n.say(said, "en") == "ann may not x.y on problem 7"
-    assert i18n.say(said, "zh-CN") == "ann 无权对问题 7 执行 x.y"
+    assert i18n.say(said, "zh-CN") == "ann 无权对“问题 7”执行 x.y"
     # text that is not a message, or a template without a translation, stays as it is
     assert i18n.say("plain words", "zh-CN") == "plain words"
     assert i18n.say(Message("no such {thing}", thing=1), "zh-CN") == "no such 1"
+
+
+# refusals said wholly in Chinese, their English as it was --------------------------------
+
+CJK = "\u4e00-\u9fff"
+# two Chinese characters apart, or Chinese touching a code with no space between them
+SPACING_FAULT = re.compile(rf"[{CJK}] [{CJK}]|[{CJK}][A-Za-z0-9_]|[A-Za-z0-9_][{CJK}]")
+
+
+def test_a_permission_refusal_reads_naturally_whatever_it_names() -> None:
+    whats = set()
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "what":
+                call = node.value
+                if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Message":
+                    whats.add((call.args[0].value, tuple(item.arg for item in call.keywords)))
+    assert len(whats) > 20  # the scan finds them
+    for template, names in sorted(whats):
+        values = {name: Message("problem") if name == "object_type" else "x1" for name in names}
+        what = Message(template, **values)
+        said = Message("{actor} may not {action} on {what}", actor="ann", action="a.b", what=what)
+        zh = i18n.say(said, "zh-CN")
+        assert zh.startswith("ann 无权对“") and zh.endswith("”执行 a.b"), zh
+        assert not SPACING_FAULT.search(zh), zh
+    said = Message(
+        "{actor} may not {action} on {what}",
+        actor="viewer",
+        action="catalog.edit",
+        what=Message("resources of {provider}", provider="zj_gat"),
+    )
+    assert said == "viewer may not catalog.edit on resources of zj_gat"
+    assert i18n.say(said, "zh-CN") == "viewer 无权对“zj_gat 的数据资源”执行 catalog.edit"
+
+
+def test_a_credential_state_is_said_by_its_chinese_label() -> None:
+    for state, label in [("expired", "已过期"), ("revoked", "已撤销")]:
+        refusal = Message(
+            "credential {access_key} is {credential_state}",
+            access_key="SZ1",
+            credential_state=state,
+            state_label=CredentialState(state).zh,
+        )
+        assert refusal == f"credential SZ1 is {state}"
+        assert i18n.say(refusal, "zh-CN") == f"访问凭证 SZ1 的状态为“{label}”"
+
+
+def test_more_bad_target_rows_than_shown_are_counted_in_chinese() -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["指标代码", "行政区划代码", "周期类型", "期间", "目标值"])
+    for _ in range(7):
+        sheet.append(["cases", "330102", "年", 2025, "很多"])
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(ValidationFailed) as caught:
+        brain.parse_targets_workbook(out.getvalue(), source="目标.xlsx")
+    refusal = caught.value.detail
+    assert refusal.startswith("目标.xlsx: row 2 目标值: ") and refusal.endswith(" (and 2 more)")
+    zh = i18n.say(refusal, "zh-CN")
+    assert zh.startswith("目标.xlsx：row 2 目标值: ") and zh.endswith("（另有 2 条）")
+    assert "(and" not in zh and "more" not in zh
+
+
+def test_an_undecodable_byte_is_placed_in_chinese(tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_bytes(b"a,b\n1,\xff\n")
+    with pytest.raises(ValidationFailed) as caught:
+        transcode(source, "utf-8", tmp_path / "out.csv", lambda _rows: None)
+    refusal = caught.value.detail
+    assert refusal == "bad.csv is not valid utf-8 at byte 6; give the right --encoding"
+    zh = i18n.say(refusal, "zh-CN")
+    assert zh == "bad.csv 不是有效的 utf-8（第 6 字节处）；请指定正确的 --encoding"
+
+
+def test_an_indicator_in_a_file_is_named_in_chinese() -> None:
+    text = "indicators:\n- code: rate\n"
+    with pytest.raises(ValidationFailed) as caught:
+        brain.parse_file(text, source="x.yaml")
+    refusal = caught.value.detail
+    assert refusal.startswith("x.yaml: indicator rate: ")
+    assert i18n.say(refusal, "zh-CN").startswith("x.yaml：指标 rate：")
+
+
+def test_a_field_of_the_wrong_type_is_named_in_chinese() -> None:
+    spec = IndicatorSpec.model_validate(
+        {"code": "rate", "name": "测试比率", "system": "grassroots", "owner": "zj_gat",
+         "source": "x", "time": "t", "measure": {"kind": "sum", "field": "v"}}
+    )  # fmt: skip
+    sources = {"x": SourceInfo("x", {"t": "string", "region_code": "string", "v": "integer"})}
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"rate": spec}, sources=sources, departments=["zj_gat"])
+    refusal = caught.value.detail
+    assert refusal == "indicator rate: the time column x.t is string, not date or datetime"
+    zh = i18n.say(refusal, "zh-CN")
+    assert zh == "指标 rate：时间列 x.t 的类型为 string，而非 date 或 datetime"
+    summed = {"x": SourceInfo("x", {"t": "date", "region_code": "string", "v": "string"})}
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"rate": spec}, sources=summed, departments=["zj_gat"])
+    refusal = caught.value.detail
+    assert refusal == "indicator rate: the sum field x.v is string, not decimal or integer"
+    zh = i18n.say(refusal, "zh-CN")
+    assert zh == "指标 rate：求和的信息项 x.v 的类型为 string，而非 decimal 或 integer"
+
+
+def test_a_goal_in_a_file_is_named_in_chinese(sqlite_world: World) -> None:
+    goal = {"code": "g1", "name": "目标一", "owner": "zj_nobody", "starts_on": "2025-01-01",
+            "ends_on": "2025-12-31"}  # fmt: skip
+    text = yaml.safe_dump({"goals": [goal]}, allow_unicode=True)
+    with pytest.raises(NotFound) as caught, sqlite_world.database.transaction() as session:
+        brain.apply_goals(session, actor=SYSTEM, text=text, source="g.yaml")
+    refusal = caught.value.detail
+    assert refusal == "g.yaml: goal g1: unknown owner department zj_nobody"
+    assert i18n.say(refusal, "zh-CN") == "g.yaml：目标 g1：未知的责任部门 zj_nobody"
+
+
+def test_a_clash_names_the_department_in_chinese(sqlite_world: World) -> None:
+    credit_code = "91350100M000100Y43"
+    with sqlite_world.database.transaction() as session:
+        orgs.update_department(
+            session, actor=SYSTEM, code="zj_gat", data=DepartmentUpdate(credit_code=credit_code)
+        )
+    other = DepartmentCreate(
+        code="zj_other", name="某某厅", region="330000", credit_code=credit_code
+    )
+    with pytest.raises(Conflict) as caught, sqlite_world.database.transaction() as session:
+        orgs.create_department(session, actor=SYSTEM, data=other)
+    refusal = caught.value.detail
+    assert refusal.startswith("department zj_other clashes with an existing record: ")
+    assert i18n.say(refusal, "zh-CN").startswith("部门 zj_other 与已有记录冲突：")

@@ -43,6 +43,7 @@ REGIONS_TABLE = "_brain_regions"
 VALUES_TABLE = "_brain_values"
 NUMERIC = frozenset({"integer", "decimal"})
 TEMPORAL = frozenset({"date", "datetime"})
+TEXT = frozenset({"string"})
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -79,7 +80,7 @@ def validate(
     department, a field of the wrong type, or a cycle of derived indicators."""
     known_departments = set(departments)
     for code, spec in specs.items():
-        where = f"indicator {code}"
+        where = Message("indicator {code}", code=code)
         if spec.owner not in known_departments:
             raise ValidationFailed(
                 Message("{where}: unknown owner department {owner}", where=where, owner=spec.owner)
@@ -103,15 +104,16 @@ def validate(
                 )
         for source in spec.sources:
             fields = sources[source].fields
-            _field(where, source, fields, spec.time, TEMPORAL, "the time column")
-            _field(where, source, fields, spec.region, frozenset({"string"}), "the region column")
+            _field(where, source, fields, spec.time, TEMPORAL, Message("the time column"))
+            _field(where, source, fields, spec.region, TEXT, Message("the region column"))
             _conditions(where, source, fields, spec.where)
         for part in spec.measure.parts():
             source = spec.part_source(part)
             fields = sources[source].fields
             if part.field is not None:
                 wanted = NUMERIC if part.agg is Aggregate.sum else None
-                _field(where, source, fields, part.field, wanted, f"the {part.agg.value} field")
+                role = Message("the {agg} field", agg=part.agg.value, agg_label=part.agg.zh)
+                _field(where, source, fields, part.field, wanted, role)
             _conditions(where, source, fields, part.where)
     for code in specs:
         _no_cycle(code, specs, ())
@@ -144,17 +146,25 @@ def _field(
                 source=source,
                 name=name,
                 fields_item=fields[name],
-                join=" or ".join(sorted(types)),
+                join=_either(sorted(types)),
             )
         )
     return fields[name]
+
+
+def _either(words: list[str]) -> str:
+    """``a or b or c``, each ``or`` said in the reader's language."""
+    said = words[0]
+    for word in words[1:]:
+        said = Message("{either} or {other}", either=said, other=word)
+    return said
 
 
 def _conditions(
     where: str, source: str, fields: Mapping[str, str], conditions: Mapping[str, Condition]
 ) -> None:
     for name, condition in conditions.items():
-        kind = _field(where, source, fields, name, None, "a filter")
+        kind = _field(where, source, fields, name, None, Message("a filter"))
         try:
             _condition_sql(quote(name), kind, condition)
         except ValueError as exc:

@@ -94,7 +94,9 @@ def parse_file(text: str, *, source: str) -> list[IndicatorSpec]:
     for index, item in enumerate(document["indicators"], start=1):
         code = item.get("code") if isinstance(item, dict) else None
         label = code if isinstance(code, str) else f"#{index}"
-        parsed.append(_spec(item, where=f"{source}: indicator {label}"))
+        parsed.append(
+            _spec(item, where=Message("{source}: indicator {label}", source=source, label=label))
+        )
         if parsed[-1].code in seen:
             raise ValidationFailed(
                 Message(
@@ -478,7 +480,7 @@ def parse_targets_workbook(data: bytes, *, source: str) -> list[TargetSet]:
                 f"row {number} {label}: {str(error['msg']).removeprefix('Value error, ')}"
             )
     if errors:
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        more = Message(" (and {count} more)", count=len(errors) - 5) if len(errors) > 5 else ""
         raise ValidationFailed(
             Message("{source}: {join}{more}", source=source, join="; ".join(errors[:5]), more=more)
         )
@@ -1267,7 +1269,7 @@ def apply_goals(session: Session, *, actor: Actor, text: str, source: str) -> Ap
     known_regions = set(session.scalars(select(Region.code)))
     departments = {row.code: row.id for row in session.scalars(select(Department))}
     for goal, _ in flat:
-        where = f"{source}: goal {goal.code}"
+        where = Message("{source}: goal {code}", source=source, code=goal.code)
         if goal.owner is not None and goal.owner not in departments:
             raise NotFound(
                 Message("{where}: unknown owner department {owner}", where=where, owner=goal.owner)

@@ -31,6 +31,15 @@ class MaskMode(LabeledEnum):
     hidden = ("hidden", "不提供", "hidden")
 
 
+class CredentialState(LabeledEnum):
+    """A credential's state, derived from its revocation and expiry (never stored)."""
+
+    active = ("active", "有效", "active")
+    rotating = ("rotating", "轮换过渡中", "rotating out")
+    expired = ("expired", "已过期", "expired")
+    revoked = ("revoked", "已撤销", "revoked")
+
+
 APPLICATION = Machine(
     "access application",
     states=[

@@ -39,6 +39,7 @@ from shuzhi.gateway.rules import (
     APPLICATION,
     GRANT,
     HTTP_METHODS,
+    CredentialState,
     NotShared,
     Right,
 )
@@ -170,12 +171,14 @@ def rotate_credential(
     window (setting ``gateway.credential_overlap_hours``) so that callers can switch."""
     settings = settings or get_settings()
     old = _credential(session, actor=actor, access_key=access_key)
-    if queries.credential_state(old) not in ("active", "rotating"):
+    state = queries.credential_state(old)
+    if state not in ("active", "rotating"):
         raise Conflict(
             Message(
                 "credential {access_key} is {credential_state}",
                 access_key=access_key,
-                credential_state=queries.credential_state(old),
+                credential_state=state,
+                state_label=CredentialState(state).zh,
             )
         )
     overlap_ends = clock.now() + timedelta(hours=settings.gateway.credential_overlap_hours)

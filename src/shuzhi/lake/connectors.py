@@ -271,7 +271,11 @@ def transcode(path: Path, encoding: str, target: Path, progress: Progress) -> No
             try:
                 out.write(decoder.decode(chunk, final=not chunk))
             except UnicodeError as exc:  # a UTF-16 or UTF-32 stream without its BOM, too
-                where = f" at byte {offset + exc.start}" if hasattr(exc, "start") else ""
+                where = (
+                    Message(" at byte {offset}", offset=offset + exc.start)
+                    if hasattr(exc, "start")
+                    else ""
+                )
                 raise ValidationFailed(
                     Message(
                         "{name} is not valid {encoding}{where}; give the right --encoding",

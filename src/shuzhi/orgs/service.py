@@ -97,7 +97,7 @@ def create_department(session: Session, *, actor: Actor, data: DepartmentCreate)
         created_at=clock.now(),
     )
     session.add(dept)
-    _flush_unique(session, f"department {data.code}")
+    _flush_unique(session, Message("department {code}", code=data.code))
     audit.record(
         session,
         actor=actor,
@@ -157,7 +157,7 @@ def update_department(
                 what=Message("department {code} as a root", code=code),
             )
             dept.parent_id = None
-    _flush_unique(session, f"department {code}")
+    _flush_unique(session, Message("department {code}", code=code))
     after = audit.snapshot(dept)
     if after != before:
         audit.record(
@@ -309,7 +309,7 @@ def create_user(session: Session, *, actor: Actor, data: UserCreate) -> User:
         created_at=clock.now(),
     )
     session.add(account)
-    _flush_unique(session, f"user {data.username}")
+    _flush_unique(session, Message("user {username}", username=data.username))
     audit.record(
         session,
         actor=actor,

@@ -721,7 +721,7 @@ ZH: dict[str, str] = {
     # _label is the Chinese label a translation uses in place of the code the English gives
     "log in or present an API token": "请登录或出示 API 令牌",
     "{actor} may not {action}": "{actor} 无权执行 {action}",
-    "{actor} may not {action} on {what}": "{actor} 无权对{what} 执行 {action}",
+    "{actor} may not {action} on {what}": "{actor} 无权对“{what}”执行 {action}",
     "{workflow} {object}": "{workflow} {object}",
     "resources of {provider}": "{provider} 的数据资源",
     "resource {code}": "数据资源 {code}",
@@ -772,9 +772,9 @@ ZH: dict[str, str] = {
     "consumer {code!r} already exists": "应用系统 {code!r} 已存在",
     "no credential {access_key!r}": "没有访问凭证 {access_key!r}",
     "credential {access_key} is {credential_state}": (
-        "访问凭证 {access_key} 的状态为 {credential_state}"
+        "访问凭证 {access_key} 的状态为“{state_label}”"
     ),
-    "credential {access_key} is already revoked": "访问凭证 {access_key} 已被吊销",
+    "credential {access_key} is already revoked": "访问凭证 {access_key} 已撤销",
     "region {region} is outside the consumer's region {home}": (
         "行政区划 {region} 超出了应用系统所属区划 {home}"
     ),
@@ -950,6 +950,7 @@ ZH: dict[str, str] = {
     "{name} is not a readable XLSX workbook: {exc}": "{name} 不是可读取的 XLSX 工作簿：{exc}",
     "not a usable database URL: {exc}": "不是可用的数据库地址：{exc}",
     "cannot read {describe}: {reason}": "无法读取 {describe}：{reason}",
+    " at byte {offset}": "（第 {offset} 字节处）",
     "{name} is not valid {encoding}{where}; give the right --encoding": (
         "{name} 不是有效的 {encoding}{where}；请指定正确的 --encoding"
     ),
@@ -994,6 +995,7 @@ ZH: dict[str, str] = {
     "{source}: expected a mapping with a 'targets' list": "{source}：应为含 'targets' 列表的映射",
     "{source}: missing columns {join}": "{source}：缺少列 {join}",
     "{source}: {join}{more}": "{source}：{join}{more}",
+    " (and {count} more)": "（另有 {count} 条）",
     "{source}: no target rows": "{source}：没有目标值行",
     "{source}: expected a mapping with a 'rules' list": "{source}：应为含 'rules' 列表的映射",
     "unknown engine {kind!r}: use duckdb or spark": "未知的计算引擎 {kind!r}：请用 duckdb 或 spark",
@@ -1015,6 +1017,7 @@ ZH: dict[str, str] = {
     "{source}: resource {code}: {detail}": "{source}：数据资源 {code}：{detail}",
     "{source}: {detail}": "{source}：{detail}",
     "{source}: indicator {code}: {detail}": "{source}：指标 {code}：{detail}",
+    "{source}: indicator {label}": "{source}：指标 {label}",
     "{where}: target #{index}: {detail}": "{where}：第 {index} 个目标值：{detail}",
     "target #{index}: {detail}": "第 {index} 个目标值：{detail}",
     "no region is loaded: load the region tree first": "尚未加载行政区划：请先加载区划树",
@@ -1032,6 +1035,11 @@ ZH: dict[str, str] = {
         "期间 {text!r} 无效：周期类型为“{grain_label}”，请写作 {example} 的形式"
     ),
     "expression {text!r} does not parse": "表达式 {text!r} 无法解析",
+    "the time column": "时间列",
+    "the region column": "行政区划列",
+    "the {agg} field": "{agg_label}的信息项",
+    "a filter": "筛选条件",
+    "{either} or {other}": "{either} 或 {other}",
     "{where}: resource {source} has no field {name} ({role})": (
         "{where}：数据资源 {source} 没有信息项 {name}（{role}）"
     ),
@@ -1055,6 +1063,7 @@ ZH: dict[str, str] = {
     ),
     "{source}: rule {label}: {first}": "{source}：规则 {label}：{first}",
     "{source}: goal {label}: {first}": "{source}：目标 {label}：{first}",
+    "{source}: goal {code}": "{source}：目标 {code}",
     "{where}: unknown indicator {indicator!r}": "{where}：未知的指标 {indicator!r}",
     "{where}: unknown region {region}": "{where}：未知的行政区划 {region}",
     "{where}: baseline_period {baseline_period!r} is not a year": (
@@ -1133,7 +1142,7 @@ ZH: dict[str, str] = {
         "没有 Webhook 操作 {action!r}；请用 enable、disable 或 delete"
     ),
     "{name} manages no users": "{name} 不管理任何用户",
-    "{name} may not {action} on reform {code}": "{name} 无权对改革事项 {code} 执行 {action}",
+    "{name} may not {action} on reform {code}": "{name} 无权对“改革事项 {code}”执行 {action}",
     "milestone {milestone_id} has no evidence {evidence_id}": (
         "里程碑 {milestone_id} 没有佐证材料 {evidence_id}"
     ),
