@@ -5,13 +5,15 @@ error. Most tests run on SQLite; those taking ``any_client`` run on PostgreSQL t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from shuzhi.core.settings import get_settings
-from shuzhi.gateway import service
+from shuzhi.core import clock
+from shuzhi.core.settings import get_settings, reset_settings
+from shuzhi.gateway import ledger, service
 from shuzhi.server import create_app
 from tests.api.support import PROBLEM, assert_clean_error, assert_problem, auth
 from tests.conftest import World
@@ -618,3 +620,174 @@ def test_wjw_provides_too(call: Caller, m: Management) -> None:
     path = f"/applications/{made['id']}/approve"
     assert_problem(call("gat_officer", "POST", path, json={}), 403, "forbidden")
     assert call("wjw_officer", "POST", path, json={}).json()["state"] == "approved"
+
+
+# -- usage, the auditor's flags, and services ---------------------------------------------
+
+
+def logged(
+    m: Management,
+    consumer: str,
+    target: str,
+    count: int = 1,
+    *,
+    ago: timedelta = timedelta(0),
+    **extra: Any,
+) -> None:
+    """``count`` calls of ``consumer`` on ``target`` in the access log, a minute apart, the
+    last ``ago`` before now, as the gateway writes them."""
+    last = clock.now() - ago
+    entry: dict[str, Any] = {
+        "request_id": "r" * 32,
+        "consumer_code": consumer,
+        "access_key": "SZTESTKEY",
+        "end_user": None,
+        "purpose": None,
+        "operation": "read",
+        "target": target,
+        "grant_id": None,
+        "method": "GET",
+        "path": f"/gateway/v1/resources/{target}/records",
+        "fields": [],
+        "masking": {},
+        "rows": 5,
+        "lookup": None,
+        "status": 200,
+        "outcome": "ok",
+        "latency_ms": 3,
+        "response_sha256": "0" * 64,
+    }
+    with m.db.transaction() as session:
+        for number in range(count):
+            at = last - timedelta(minutes=count - 1 - number)
+            ledger.append(session, **(entry | {"at": at} | extra))
+
+
+def totals(report: dict[str, Any], key: str = "by_consumer") -> dict[str, tuple[int, int, int]]:
+    return {item["key"]: (item["calls"], item["refused"], item["rows"]) for item in report[key]}
+
+
+def test_usage_counts_the_calls_each_user_may_see(call: Caller, m: Management) -> None:
+    logged(m, HEALTH, CONDITIONAL, 3, purpose="救助-001")
+    logged(m, HEALTH, CONDITIONAL, 1, status=403, outcome="no-grant", rows=0)
+    logged(m, POLICE, "other_resource", 2)
+    logged(m, POLICE, "other_resource", ago=timedelta(days=10), rows=100)
+    report = call("auditor", "GET", "/usage")
+    assert report.status_code == 200, report.text
+    assert totals(report.json()) == {HEALTH: (4, 1, 15), POLICE: (3, 0, 110)}
+    assert totals(report.json(), "by_target") == {
+        CONDITIONAL: (4, 1, 15),
+        "other_resource": (3, 0, 110),
+    }
+    purposes = {(row["consumer"], row["purpose"]): row["calls"] for row in report.json()["rows"]}
+    assert purposes[(HEALTH, "救助-001")] == 3
+    week = call("auditor", "GET", "/usage", params={"days": 7}).json()
+    assert totals(week) == {HEALTH: (4, 1, 15), POLICE: (2, 0, 10)}
+    only = call("auditor", "GET", "/usage", params={"consumer": POLICE, "days": 7}).json()
+    assert totals(only) == {POLICE: (2, 0, 10)}
+    assert totals(call("auditor", "GET", "/usage", params={"resource": CONDITIONAL}).json()) == {
+        HEALTH: (4, 1, 15)
+    }
+    # the health commission sees its own system's calls, not the police's
+    assert totals(call("wjw_officer", "GET", "/usage").json()) == {HEALTH: (4, 1, 15)}
+    assert call("viewer", "GET", "/usage").json()["rows"] == []
+
+    assert_problem(call(None, "GET", "/usage"), 401, "unauthenticated")
+    for days in (0, 367, "many"):
+        problem = assert_problem(
+            call("auditor", "GET", "/usage", params={"days": days}), 422, "validation"
+        )
+        assert "days" in problem["detail"]
+
+
+def test_the_flags_explain_themselves_to_those_who_may_see_them(
+    client: TestClient, m: Management, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUZHI_GATEWAY__FLAG_DISTINCT_LOOKUPS", "2")
+    reset_settings()
+    for number in range(3):
+        logged(m, HEALTH, CONDITIONAL, 1, lookup=f"{number:032x}")
+    logged(m, POLICE, CONDITIONAL, 2, lookup="f" * 32)  # one record, looked up twice
+
+    def flags(user: str | None, **params: Any) -> Any:
+        headers = auth(m.world, user) if user else {}
+        return client.get("/api/v1/audit/access-log/flags", headers=headers, params=params)
+
+    answer = flags("auditor")
+    assert answer.status_code == 200, answer.text
+    [flag] = answer.json()["data"]
+    assert (flag["kind"], flag["consumer"], flag["calls"]) == ("distinct_lookups", HEALTH, 3)
+    assert flag["title"] and "3 distinct records looked up in 3 calls" in flag["explanation"]
+    assert flags("wjw_officer").json()["data"] == [flag]  # its own system
+    assert flags("viewer").json()["data"] == []
+    assert_problem(flags(None), 401, "unauthenticated")
+    for days in (0, 93):
+        assert_problem(flags("auditor", days=days), 422, "validation")
+
+
+SERVICE = {
+    "resource": CONDITIONAL,
+    "base_url": "http://127.0.0.1:8080/api/",
+    "methods": ["get", "POST"],
+    "paths": ["/licences/*", "/echo"],
+    "timeout_seconds": 5,
+}
+
+
+def test_a_service_is_registered_by_its_provider_and_seen_by_others(
+    call: Caller, m: Management, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUZHI_GATEWAY__SERVICE_HOSTS", '["127.0.0.1"]')
+    reset_settings()
+    assert call("wjw_officer", "GET", "/services").json() == {"data": [], "count": 0}
+    made = call("gat_officer", "PUT", "/services", json=SERVICE)
+    assert made.status_code == 200, made.text
+    registered = made.json()
+    assert registered | {"registered_at": None} == {
+        "code": CONDITIONAL,
+        "name": "浙江省人口基础信息",
+        "provider": "zj_gat",
+        "base_url": "http://127.0.0.1:8080/api",
+        "methods": ["GET", "POST"],
+        "paths": ["/licences/*", "/echo"],
+        "timeout_seconds": 5,
+        "max_response_kb": 1024,
+        "openapi": None,
+        "registered_by": "gat_officer",
+        "registered_at": None,
+    }
+    one_change(m, "gateway_service.register", CONDITIONAL, "gat_officer")
+    # consumers' departments find it, to apply for the right to call it
+    assert call("wjw_officer", "GET", "/services").json() == {"data": [registered], "count": 1}
+    assert call("wjw_officer", "GET", f"/services/{CONDITIONAL}").json() == registered
+
+    changed = call("gat_officer", "PUT", "/services", json=SERVICE | {"timeout_seconds": 30})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["timeout_seconds"] == 30
+    listed = call("admin", "GET", "/services").json()
+    assert listed["count"] == 1 and listed["data"][0]["timeout_seconds"] == 30
+    assert len(m.changes("gateway_service.register", CONDITIONAL)) == 2
+
+    before = call("admin", "GET", f"/services/{CONDITIONAL}").json()
+    refusals = [
+        ("wjw_officer", SERVICE, 403, "forbidden"),
+        ("gat_officer", SERVICE | {"base_url": "http://169.254.169.254/latest"}, 422, "validation"),
+        ("gat_officer", SERVICE | {"methods": ["BREW"]}, 422, "validation"),
+        ("gat_officer", SERVICE | {"paths": ["/../admin"]}, 422, "validation"),
+        ("gat_officer", SERVICE | {"resource": "no_such_resource"}, 404, "not-found"),
+        ("gat_officer", SERVICE | {"state": "live"}, 422, "validation"),
+        (None, SERVICE, 401, "unauthenticated"),
+    ]
+    for user, doc, status, slug in refusals:
+        assert_problem(call(user, "PUT", "/services", json=doc), status, slug)
+    problem = assert_problem(
+        call("gat_officer", "PUT", "/services", json=SERVICE | {"base_url": "http://10.0.0.1"}),
+        422,
+        "validation",
+    )
+    assert problem["field"] == "base_url" and "10.0.0.1" in problem["detail"]
+    assert call("admin", "GET", f"/services/{CONDITIONAL}").json() == before
+    assert len(m.changes("gateway_service.register")) == 2
+    assert_problem(call("wjw_officer", "GET", f"/services/{OPEN}"), 404, "not-found")
+    assert_problem(call("wjw_officer", "GET", "/services/no_such_resource"), 404, "not-found")
+    assert_problem(call(None, "GET", "/services"), 401, "unauthenticated")

@@ -403,14 +403,18 @@ class _Committer:
                         answers[pending] = Changed(pending.check)
                     else:
                         live.append(pending)
-                _remember(driver, live)
-                _charge(driver, live)
+                touched = _remember(driver, live)
+                counted = _charge(driver, live)
                 entries = []
                 for pending in live:
                     reply, entry = _entry(pending)
                     answers[pending] = reply
                     entries.append(entry)
                 ledger.append_entries(driver, entries, (seq, prev))
+            # the process learns from the transaction only once it is kept: counters of a
+            # rolled-back call would refuse the calls after it, and a last use rolled back
+            # would not be written again for a minute
+            _kept(touched, counted)
         except BaseException as exc:
             answers = {pending: exc for pending in batch}
         finally:
@@ -434,10 +438,23 @@ def _committer(db: Database) -> _Committer:
 # access key → when this process last wrote its last use (monotonic seconds)
 _touched: dict[str, float] = {}
 
+# a grant's counters as a committed call saw them, for ``check_limits``: where to keep
+# them, the grant, and (second window, requests in it, day window, rows in it)
+Counted = tuple[Known, int, tuple[str, int, str, int]]
 
-def _remember(driver: Driver, batch: list[Pending]) -> None:
+
+def _kept(touched: list[str], counted: list[Counted]) -> None:
+    moment = time.monotonic()
+    for key in touched:
+        _touched[key] = moment
+    for known, grant_id, counters in counted:
+        known.usage[grant_id] = counters
+
+
+def _remember(driver: Driver, batch: list[Pending]) -> list[str]:
     """Every signed call uses up its nonce, refused or not; a call that was not refused
-    but whose nonce was used before (or earlier in the batch) is refused as a replay."""
+    but whose nonce was used before (or earlier in the batch) is refused as a replay.
+    Returns the access keys whose last use it wrote."""
     wanted: list[tuple[Pending, tuple[str, str]]] = []
     taken: set[tuple[str, str]] = set()
     for pending in batch:
@@ -451,7 +468,7 @@ def _remember(driver: Driver, batch: list[Pending]) -> None:
         taken.add(pair)
         wanted.append((pending, pair))
     if not wanted:
-        return
+        return []
     now = clock.now()
     values: dict[str, Any] = {"at": driver.time(now)}
     for index, (_, (key, nonce)) in enumerate(wanted):
@@ -462,27 +479,30 @@ def _remember(driver: Driver, batch: list[Pending]) -> None:
             pending.refusal = pending.refusal or _replayed(pending.caller)  # type: ignore[arg-type]
     # the last use of a key, written at most once a minute (by any worker)
     moment = time.monotonic()
+    touched = []
     for key in {pair[0] for _, pair in wanted}:
         if moment - _touched.get(key, -1e9) < TOUCH_EVERY.total_seconds():
             continue
-        _touched[key] = moment
+        touched.append(key)
         driver.execute(
             TOUCH_SQL,
             {"key": key, "at": driver.time(now), "before": driver.time(now - TOUCH_EVERY)},
         )
+    return touched
 
 
 def _replayed(caller: Caller) -> ReplayedNonce:
     return ReplayedNonce(f"nonce {caller.nonce} was already used with this key")
 
 
-def _charge(driver: Driver, batch: list[Pending]) -> None:
+def _charge(driver: Driver, batch: list[Pending]) -> list[Counted]:
     """Count each call that is not refused, and its rows, against its grant's second
     and day in one statement; a call that would pass a limit is refused as if the calls
-    before it in the batch had been counted one by one, and is not counted."""
+    before it in the batch had been counted one by one, and is not counted. Returns the
+    counters as each counted call saw them."""
     charged = [item for item in batch if item.refusal is None and item.outcome.grant is not None]
     if not charged:
-        return
+        return []
     now = clock.now()
     second, day = _windows(now)
     added: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -497,6 +517,7 @@ def _charge(driver: Driver, batch: list[Pending]) -> None:
         key: [totals[key][0] - more[0], totals[key][1] - more[1]] for key, more in added.items()
     }
     taken_back: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    counted: list[Counted] = []
     for pending in charged:
         grant = pending.outcome.grant
         assert grant is not None
@@ -517,13 +538,14 @@ def _charge(driver: Driver, batch: list[Pending]) -> None:
             today[0] += 1
             today[1] += rows
             if pending.check is not None:  # what check_limits reads next
-                pending.check.usage[grant.id] = (second, this_second[0], day, today[1])
+                counted.append((pending.check, grant.id, (second, this_second[0], day, today[1])))
             continue
         taken_back[(grant.id, second)][0] -= 1
         taken_back[(grant.id, day)][0] -= 1
         taken_back[(grant.id, day)][1] -= rows
     if taken_back:
         _add_counts(driver, taken_back)
+    return counted
 
 
 def _add_counts(
