@@ -48,6 +48,7 @@ from tests.lake.data import (
     snapshot_rows,
     withdraw,
     write_csv,
+    write_sqlite,
     write_xlsx,
 )
 
@@ -185,8 +186,12 @@ BAD_INPUTS: dict[str, tuple[Make, str]] = {
         "cannot read postgresql+psycopg://nobody@127.0.0.1:1/x table people",
     ),
     "a missing table": (
-        lambda tmp: (f"sqlite:///{tmp / 'empty.sqlite'}", {"table": "people"}),
+        lambda tmp: (write_sqlite(tmp / "other.sqlite", ROWS[:1], "other"), {"table": "people"}),
         "no such table: people",
+    ),
+    "a missing database file": (
+        lambda tmp: (f"sqlite:///{tmp / 'nowhere.sqlite'}", {"table": "people"}),
+        "no such file",
     ),
     "a missing file": (lambda tmp: (str(tmp / "nowhere.csv"), {}), "no such file"),
     "broken JSON": (

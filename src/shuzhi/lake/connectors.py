@@ -510,6 +510,7 @@ class SqlConnector:
                 Message("not a usable database URL: {exc}", exc=str(exc)), field="source"
             ) from None
         try:
+            _check_database_file(engine.url)
             with engine.connect() as connection:
                 _read_only(connection)
                 result = connection.execution_options(stream_results=True).execute(
@@ -534,6 +535,20 @@ class SqlConnector:
             ) from None
         finally:
             engine.dispose()
+
+
+def _check_database_file(url: Any) -> None:
+    """A file database is read where it lies: one that is not there is missing, and its
+    driver must not create an empty one in its place (SQLite and DuckDB would)."""
+    if url.get_backend_name() not in ("sqlite", "duckdb"):
+        return
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise ValidationFailed(
+            Message("no such file: {location}", location=database), field="source"
+        )
 
 
 def _read_only(connection: Any) -> None:
