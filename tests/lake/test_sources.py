@@ -22,11 +22,12 @@ from shuzhi.core.errors import NotFound, PermissionDenied, ValidationFailed
 from shuzhi.core.models import ChangeLog
 from shuzhi.core.permissions import SYSTEM, Actor
 from shuzhi.core.settings import get_settings, reset_settings
-from shuzhi.lake import service
+from shuzhi.lake import queries, service
 from shuzhi.lake.models import Batch, Source
 from shuzhi.lake.rules import CYCLE_CRON, backoff, next_run
 from shuzhi.lake.schemas import SourceCreate
 from shuzhi.lake.service import lake_of
+from shuzhi.web.i18n import say
 from tests.cli.test_cli import cli, cli_json, run
 from tests.cli.test_lake_cli import assert_error, shuzhi
 from tests.conftest import World
@@ -480,6 +481,33 @@ def test_a_claim_of_a_live_worker_is_left_alone_until_its_lease_lapses(
     assert service.run_due_pulls(db, "host:1") == 1  # its worker is taken for dead
     pulled = source_of(db, source_id)
     assert (pulled.claimed_by, pulled.last_batch_id) == (None, batches_of(db)[0].id)
+
+
+def test_a_source_shows_running_for_as_long_as_the_lease_setting(
+    lake_world: World, held: Held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = lake_world.database
+    source_id = register(db, write_csv(inbox() / "people.csv"))
+    monkeypatch.setenv("SHUZHI_LAKE__PULL_LEASE_MINUTES", "5")
+    reset_settings()
+    set_source(db, source_id, claimed_by="other-host:77", claimed_at=FIRST_NIGHT)
+    with db.session() as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        seen = {
+            minutes: queries.source_public(
+                source, now=FIRST_NIGHT + timedelta(minutes=minutes)
+            ).running
+            for minutes in (4, 6)
+        }
+    assert seen == {4: True, 6: False}
+
+
+def test_a_schedule_refusal_is_said_in_chinese() -> None:
+    with pytest.raises(ValueError) as caught:
+        next_run("cycle", "irregular", START, SHANGHAI)
+    assert str(caught.value).startswith("the resource's update cycle (irregular) has no schedule")
+    assert say(caught.value.args[0], "zh-CN").startswith("该资源的更新周期（不定期）没有对应排程")
 
 
 def test_a_claim_of_a_dead_process_is_released_and_pulled_once(

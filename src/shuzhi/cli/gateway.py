@@ -435,8 +435,7 @@ def resume(grant_id: GrantId, json: JsonOption = False) -> None:
 
 @audit_app.command("verify")
 def verify_log(json: JsonOption = False) -> None:
-    """Walk the access log's hash chain: exit 0 when intact, 1 naming the first entry that
-    does not match."""
+    """Walk the access log's hash chain: exit 0 when intact, 1 naming the first bad entry."""
     with reading() as (session, actor):
         result = service.verify_chain(session, actor=actor)
     if json:

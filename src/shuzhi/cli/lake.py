@@ -16,7 +16,7 @@ from shuzhi.cli.common import (
     print_table,
     reading,
 )
-from shuzhi.core.errors import Conflict, ValidationFailed
+from shuzhi.core.errors import Conflict, Message, ValidationFailed
 from shuzhi.lake import queries, service
 from shuzhi.lake.connectors import SourceSpec
 from shuzhi.lake.pipeline import parse_map
@@ -386,7 +386,9 @@ def sources_run(
     db, actor = acting()
     batch = service.run_source(db, source_id=source_id, actor=actor, force=True)
     if batch is None:
-        raise Conflict(f"source {source_id} is being pulled by another worker")
+        raise Conflict(
+            Message("source {source_id} is being pulled by another worker", source_id=source_id)
+        )
     found = queries.batch_public(batch)
     if json:
         print_json(found)

@@ -24,6 +24,12 @@ class LabeledEnum(StrEnum):
         return self.zh if locale.startswith("zh") else self.en
 
     @classmethod
+    def label_of(cls, code: str) -> str:
+        """The Chinese label of a code, or the code itself when it is not one of these."""
+        known = cls._value2member_map_.get(code)
+        return known.zh if isinstance(known, LabeledEnum) else code
+
+    @classmethod
     def choices(cls) -> str:
         return ", ".join(member.value for member in cls)
 

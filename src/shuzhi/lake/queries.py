@@ -548,9 +548,11 @@ def trend(
 
 
 def source_public(
-    source: Source, *, now: datetime | None = None, lease_minutes: int = 120
+    source: Source, *, now: datetime | None = None, lease_minutes: int | None = None
 ) -> SourcePublic:
     now = now or clock.now()
+    if lease_minutes is None:
+        lease_minutes = get_settings().lake.pull_lease_minutes
     running = bool(
         source.claimed_by
         and source.claimed_at

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shuzhi.catalog.rules import UpdateCycle
 from shuzhi.core.enums import LabeledEnum, Light
+from shuzhi.core.errors import Message
 from shuzhi.core.standards import (
     CITIZEN_ID_WEIGHTS,
     CREDIT_CODE_CHARS,
@@ -385,8 +387,12 @@ def cron_of(schedule: str, update_cycle: str) -> str:
     if schedule.strip() == CYCLE:
         if update_cycle not in CYCLE_CRON:
             raise ValueError(
-                f"the resource's update cycle ({update_cycle}) has no schedule; give a cron "
-                "expression such as '0 2 * * *'"
+                Message(
+                    "the resource's update cycle ({update_cycle}) has no schedule; give a cron "
+                    "expression such as '0 2 * * *'",
+                    update_cycle=update_cycle,
+                    update_cycle_label=UpdateCycle.label_of(update_cycle),
+                )
             )
         return CYCLE_CRON[update_cycle]
     return schedule.strip()
@@ -404,7 +410,11 @@ def next_run(schedule: str, update_cycle: str, after: datetime, timezone: str) -
         fire = next(CronSim(expression, local))
     except (CronSimError, StopIteration) as exc:
         raise ValueError(
-            f"schedule {expression!r} is not a usable cron expression: {exc}"
+            Message(
+                "schedule {expression!r} is not a usable cron expression: {detail}",
+                expression=expression,
+                detail=str(exc),
+            )
         ) from None
     return fire.astimezone(ZoneInfo("UTC"))
 

@@ -703,8 +703,8 @@ def register_source(
         upcoming = next_run(
             data.schedule, resource.update_cycle, now, settings.lake.schedule_timezone
         )
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), field="schedule") from None
+    except ValueError as exc:  # the rule's Message, said in the reader's language
+        raise ValidationFailed(exc.args[0], field="schedule") from None
     source = Source(
         resource_id=resource.id,
         name=data.name,

@@ -932,6 +932,16 @@ ZH: dict[str, str] = {
         "无法识别 {name} 的编码（既非 UTF-8 也非 GBK/GB18030）；请指定 --encoding"
     ),
     "no such file: {location}": "没有这个文件：{location}",
+    "schedule {expression!r} is not a usable cron expression: {detail}": (
+        "排程 {expression!r} 不是可用的 cron 表达式：{detail}"
+    ),
+    "the resource's update cycle ({update_cycle}) has no schedule; give a cron expression "
+    "such as '0 2 * * *'": (
+        "该资源的更新周期（{update_cycle_label}）没有对应排程，请给出 cron 表达式，如 '0 2 * * *'"
+    ),
+    "source {source_id} is being pulled by another worker": (
+        "数据源 {source_id} 正由另一个工作进程拉取"
+    ),
     "the source has no header row": "数据源没有表头行",
     "header cell {join} is empty; every column needs a name": (
         "表头单元格 {join} 为空；每一列都需要列名"
