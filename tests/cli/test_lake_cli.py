@@ -119,6 +119,21 @@ def test_ingest_prints_a_summary_then_unchanged_for_the_same_input(
     assert lake_of().current(CODE) == snapshot
 
 
+def test_ingest_names_a_field_that_looks_personal(loaded: World, tmp_path: Path) -> None:
+    from tests.lake.test_service import CONTACTS, contacts_csv, contacts_doc
+
+    publish(loaded.database, contacts_doc())
+    lines = cli("ingest", CONTACTS, str(contacts_csv(tmp_path / "c.csv"))).stdout.splitlines()
+    assert lines[-1] == (
+        "field contact is declared not personal but 60% of its values look like phone "
+        f"(e.g. 139****0000): reclassify it, or shuzhi lake review-pii {CONTACTS} contact"
+    )
+    found = cli_json("ingest", CONTACTS, str(contacts_csv(tmp_path / "c2.csv", mobiles=7)))
+    assert found["pii_findings"] == [
+        {"field": "contact", "kind": "phone", "share": 0.7, "example": "139****0000"}
+    ]
+
+
 def test_ingest_options_reach_the_connector(loaded: World, tmp_path: Path) -> None:
     headers = [*TITLES[:-1], "收入（元）"]
     book = write_xlsx(tmp_path / "人员.xlsx", headers=headers, sheet="登记表", header_row=2)

@@ -676,6 +676,9 @@ def test_a_field_declared_not_personal_that_holds_mobiles_is_flagged_until_recla
     assert (flag.field, flag.kind, flag.share, flag.batch_id) == ("contact", "phone", 0.6, batch.id)
     assert flag.example == "139****0000"
     assert not flag.reviewed
+    # the batch says so too, and keeps saying it whatever later batches find
+    found = [{"field": "contact", "kind": "phone", "share": 0.6, "example": "139****0000"}]
+    assert [item.model_dump() for item in queries.batch_public(batch).pii_findings] == found
     with db.session() as session:
         report = queries.report(session, actor=SYSTEM)
         assert [item.field for item in report.pii_flags] == ["contact"]
@@ -703,6 +706,11 @@ def test_a_field_declared_not_personal_that_holds_mobiles_is_flagged_until_recla
     again = ingest(db, contacts_csv(tmp_path / "c2.csv", mobiles=7), code=CONTACTS, actor=officer)
     assert again.state == "succeeded"  # the field definitions changed, so it is not unchanged
     assert flags(db) == []
+    assert queries.batch_public(again).pii_findings == []
+    with db.session() as session:
+        first = session.get(Batch, batch.id)
+        assert first is not None
+        assert [item.model_dump() for item in queries.batch_public(first).pii_findings] == found
 
 
 def test_an_unreviewed_flag_goes_when_the_data_stops_looking_personal(

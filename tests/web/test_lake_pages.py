@@ -236,6 +236,8 @@ def test_a_personal_data_flag_is_marked_reviewed(
     flags = section(page, "pii-flags")
     assert "contact" in flags and "电话号码" in flags
     assert "13800000001" not in flags  # the example is masked
+    # the batch that found it says so in its row
+    assert re.findall(r'data-testid="batch-pii">([^<]*)<', page) == ["疑似个人信息: contact"]
     response = client.post(
         f"/catalog/{CODE}/pii/contact/review",
         data={"csrf": csrf_of(page)},

@@ -112,6 +112,12 @@ def ingest(
         typer.echo(f"  {rule:<14} {count:,}")
     if found.rows_quarantined:
         typer.echo(f"see them with: shuzhi quarantine list {code}")
+    for finding in found.pii_findings:
+        typer.echo(
+            f"field {finding.field} is declared not personal but {finding.share:.0%} of its "
+            f"values look like {finding.kind} (e.g. {finding.example}): reclassify it, or "
+            f"shuzhi lake review-pii {code} {finding.field}"
+        )
 
 
 @quarantine_app.command("list")

@@ -43,6 +43,9 @@ class Batch(Base):
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
     rule_counts: Mapped[dict] = mapped_column(JSONType, default=dict)
     mapping: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # what this batch's scan found in fields declared not personal: field, kind, share,
+    # masked example (the resource's flags follow the latest scan; these stay as found)
+    pii_findings: Mapped[list] = mapped_column(JSONType, default=list)
     snapshot: Mapped[str | None] = mapped_column(String(40), default=None)
     snapshot_rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -101,6 +101,7 @@ def batch_public(batch: Batch) -> BatchPublic:
         rows_quarantined=batch.rows_quarantined,
         duplicates=batch.duplicates,
         rule_counts=dict(batch.rule_counts or {}),
+        pii_findings=list(batch.pii_findings or []),
         mapping=dict(batch.mapping or {}),
         snapshot=batch.snapshot,
         snapshot_rows=batch.snapshot_rows,

@@ -6,6 +6,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class PiiFinding(BaseModel):
+    field: str
+    kind: str = Field(description="id_card, phone, bank_card or email")
+    share: float = Field(description="share of the sampled values that look like it")
+    example: str = Field(description="one of them, masked")
+
+
 class BatchPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -20,6 +27,11 @@ class BatchPublic(BaseModel):
     rows_quarantined: int
     duplicates: int
     rule_counts: dict[str, int]
+    pii_findings: list[PiiFinding] = Field(
+        default_factory=list,
+        description="fields declared not personal whose values look personal, as this batch "
+        "found them",
+    )
     mapping: dict[str, str] = Field(description="source column → field")
     snapshot: str | None
     snapshot_rows: int | None

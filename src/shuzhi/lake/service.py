@@ -319,6 +319,7 @@ def _run(
         batch.rows_quarantined = counts.rows_quarantined
         batch.duplicates = counts.duplicates
         batch.rule_counts = counts.rule_counts
+        batch.pii_findings = [finding.__dict__ for finding in findings]
         batch.snapshot = snapshot
         batch.snapshot_rows = counts.snapshot_rows
         batch.state = BatchState.succeeded.value

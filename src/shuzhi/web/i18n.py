@@ -268,6 +268,7 @@ ZH: dict[str, str] = {
     "Personal data found in fields declared as not personal": (
         "未声明为个人信息的字段中发现的个人信息"
     ),
+    "Looks personal": "疑似个人信息",
     "Looks like": "疑似",
     "Share of values": "占比",
     "Example (masked)": "示例（已脱敏）",
