@@ -19,7 +19,7 @@ from shuzhi.api import problems
 from shuzhi.core import ids, logs
 from shuzhi.core.context import request_id_var
 from shuzhi.core.db import Database, get_database
-from shuzhi.core.errors import ShuzhiError
+from shuzhi.core.errors import Message, ShuzhiError, TooLarge
 from shuzhi.core.settings import Settings, get_settings
 from shuzhi.demo.build import logins as demo_logins
 
@@ -52,6 +52,25 @@ def _unexpected(request: Request) -> Response:
         request,
         ShuzhiError(f"{problems.UNEXPECTED_DETAIL}: {request_id_var.get()}"),
         status=500,
+    )
+
+
+# room in a request for the form around an uploaded file
+ENVELOPE = 2**20
+
+
+def _over_the_limit(request: Request, settings: Settings) -> TooLarge | None:
+    """A body announced larger than any upload may be is refused before it is read: the
+    largest request the platform takes is an upload of ``lake.upload_max_mb``."""
+    announced = request.headers.get("content-length", "")
+    limit = settings.lake.upload_max_mb * 2**20
+    if not (announced.isdigit() and int(announced) > limit + ENVELOPE):
+        return None
+    return TooLarge(
+        Message(
+            "the request is over the upload limit of {upload_max_mb} MiB",
+            upload_max_mb=settings.lake.upload_max_mb,
+        )
     )
 
 
@@ -94,7 +113,14 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         token = request_id_var.set(rid)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            too_large = _over_the_limit(request, settings)
+            response = (
+                await call_next(request)
+                if too_large is None
+                else problems.from_error(too_large)
+                if _wants_json(request)
+                else web.error_page(request, too_large)
+            )
         except Exception:
             # everything else is answered by the exception handlers; this is a bug of ours
             log.exception(

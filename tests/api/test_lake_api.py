@@ -229,6 +229,21 @@ def test_a_file_over_the_upload_limit_is_413_before_any_batch(
     assert uploads_left() == []
 
 
+def test_a_request_announced_over_the_limit_is_refused_before_it_is_read(
+    loaded: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUZHI_LAKE__UPLOAD_MAX_MB", "1")
+    reset_settings()
+    with TestClient(create_app(database=loaded.database)) as client:
+        # 3 MiB: more than the file limit and the room for the form around it
+        body = assert_problem(
+            upload(client, loaded, people(tmp_path) + b"\r\n" * (3 * 2**19)), 413, "too-large"
+        )
+    assert body["detail"] == "the request is over the upload limit of 1 MiB"
+    assert batches_of(loaded.database) == []
+    assert uploads_left() == []  # not even spooled into an upload folder
+
+
 @pytest.mark.parametrize("user", ["wjw_officer", "viewer", "auditor"])
 def test_only_the_providers_officers_may_upload(
     client: TestClient, loaded: World, tmp_path: Path, user: str

@@ -338,6 +338,19 @@ def test_an_upload_over_the_limit_is_refused_whole(
     assert flashed(page) == "big.csv 超过了 1 MiB 的上传上限"
     assert batch_count(sqlite_world) == 0
 
+    # far over: refused from its announced length, on a page in the reader's language
+    with TestClient(app) as client:
+        login(client, "gat_officer")
+        csrf = csrf_of(client.get(DATA).text)
+        response = client.post(
+            UPLOAD,
+            data={"csrf": csrf, "mode": "full"},
+            files={"file": ("huge.csv", as_csv(HEADERS, rows()) + b"x" * (3 * 2**20))},
+        )
+    assert response.status_code == 413
+    assert "请求超过了上传上限 1 MiB" in response.text
+    assert batch_count(sqlite_world) == 0
+
 
 # scheduled sources ----------------------------------------------------------------------
 

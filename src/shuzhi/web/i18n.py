@@ -933,6 +933,9 @@ ZH: dict[str, str] = {
         "无法识别 {name} 的编码（既非 UTF-8 也非 GBK/GB18030）；请指定 --encoding"
     ),
     "no such file: {location}": "没有这个文件：{location}",
+    "the request is over the upload limit of {upload_max_mb} MiB": (
+        "请求超过了上传上限 {upload_max_mb} MiB"
+    ),
     "schedule {expression!r} is not a usable cron expression: {detail}": (
         "排程 {expression!r} 不是可用的 cron 表达式：{detail}"
     ),
