@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 from shuzhi.core.settings import get_settings, reset_settings
 from shuzhi.lake.service import lake_of
 from shuzhi.server import create_app
+from tests.api import test_lake_api_edges as edges
 from tests.api.support import assert_problem, auth
 from tests.conftest import World
 from tests.lake.data import (
@@ -26,11 +26,8 @@ from tests.lake.data import (
     RULE_COUNTS,
     TITLES,
     VALID_A,
-    Template,
     batches_of,
-    build_template,
     files_under,
-    world_from,
     write_csv,
     write_xlsx,
 )
@@ -40,21 +37,10 @@ UPLOAD = f"{LAKE}/resources/{CODE}/batches"
 SUMMARY = {"batch_id", "rows_read", "rows_loaded", "rows_quarantined", "duplicates", "snapshot"}
 
 
-@pytest.fixture(scope="session")
-def lake_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Template:
-    return build_template(sqlite_template, tmp_path_factory.mktemp("lake-template"))
-
-
-@pytest.fixture
-def loaded(lake_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
-    """The test world with the all-types resource published (nothing loaded yet)."""
-    return world_from(lake_template, tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def client(loaded: World) -> Iterator[TestClient]:
-    with TestClient(create_app(database=loaded.database), raise_server_exceptions=False) as client:
-        yield client
+# the all-types resource published, nothing loaded yet: the edge tests' fixtures
+lake_template = edges.lake_template
+loaded = edges.loaded
+client = edges.client
 
 
 def people(tmp_path: Path, rows: list[list[str | None]] = ROWS) -> bytes:
