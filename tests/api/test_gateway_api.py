@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 
 from shuzhi.core import clock
 from shuzhi.core.settings import get_settings, reset_settings
-from shuzhi.gateway import ledger, service
+from shuzhi.gateway import service
 from shuzhi.server import create_app
 from tests.api.support import PROBLEM, assert_clean_error, assert_problem, auth
 from tests.conftest import World
+from tests.gateway.data import log_call
 from tests.gateway.management import (
     CONDITIONAL,
     HEALTH,
@@ -637,37 +638,26 @@ def logged(
     """``count`` calls of ``consumer`` on ``target`` in the access log, a minute apart, the
     last ``ago`` before now, as the gateway writes them."""
     last = clock.now() - ago
-    entry: dict[str, Any] = {
-        "request_id": "r" * 32,
-        "consumer_code": consumer,
-        "access_key": "SZTESTKEY",
-        "end_user": None,
-        "purpose": None,
-        "operation": "read",
-        "target": target,
-        "grant_id": None,
-        "method": "GET",
-        "path": f"/gateway/v1/resources/{target}/records",
-        "fields": [],
-        "masking": {},
-        "rows": 5,
-        "lookup": None,
-        "status": 200,
-        "outcome": "ok",
-        "latency_ms": 3,
-        "response_sha256": "0" * 64,
-    }
     with m.db.transaction() as session:
         for number in range(count):
             at = last - timedelta(minutes=count - 1 - number)
-            ledger.append(session, **(entry | {"at": at} | extra))
+            log_call(session, at, consumer, target, **{"access_key": "SZTESTKEY", **extra})
 
 
 def totals(report: dict[str, Any], key: str = "by_consumer") -> dict[str, tuple[int, int, int]]:
     return {item["key"]: (item["calls"], item["refused"], item["rows"]) for item in report[key]}
 
 
-def test_usage_counts_the_calls_each_user_may_see(call: Caller, m: Management) -> None:
+@pytest.fixture
+def noon() -> Iterator[None]:
+    """Today at noon in Beijing: calls a few minutes apart fall on one day of the usage."""
+    today = clock.now().replace(hour=4, minute=0, second=0, microsecond=0)
+    clock.set_clock(lambda: today)
+    yield
+    clock.set_clock(None)
+
+
+def test_usage_counts_the_calls_each_user_may_see(call: Caller, m: Management, noon: None) -> None:
     logged(m, HEALTH, CONDITIONAL, 3, purpose="救助-001")
     logged(m, HEALTH, CONDITIONAL, 1, status=403, outcome="no-grant", rows=0)
     logged(m, POLICE, "other_resource", 2)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from shuzhi.client import Client
 from shuzhi.core.db import Database
 from shuzhi.core.permissions import SYSTEM, Actor
-from shuzhi.gateway import service
+from shuzhi.gateway import ledger, service
 from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision
 from tests.conftest import World, resource_doc
 from tests.lake.data import citizen_id, ingest, write_csv
@@ -139,3 +139,35 @@ def make_consumer(db: Database, code: str, department: str) -> tuple[str, str]:
         )
         credential, secret = service.issue_credential(session, actor=SYSTEM, consumer=code)
         return credential.access_key, secret
+
+
+def log_call(
+    session: Any,
+    at: Any,
+    consumer: str = "zj_health_app",
+    target: str = CODE,
+    **extra: Any,
+) -> None:
+    """One access-log entry as the gateway writes it for a read of ``target``."""
+    entry = {
+        "at": at,
+        "request_id": "r" * 32,
+        "consumer_code": consumer,
+        "access_key": "SZTEST",
+        "end_user": None,
+        "purpose": None,
+        "operation": "read",
+        "target": target,
+        "grant_id": None,
+        "method": "GET",
+        "path": f"/gateway/v1/resources/{target}/records",
+        "fields": [],
+        "masking": {},
+        "rows": 5,
+        "lookup": None,
+        "status": 200,
+        "outcome": "ok",
+        "latency_ms": 3,
+        "response_sha256": "0" * 64,
+    }
+    ledger.append(session, **(entry | extra))

@@ -9,35 +9,9 @@ import pytest
 from shuzhi.core import clock
 from shuzhi.core.db import Database
 from shuzhi.core.permissions import SYSTEM
-from shuzhi.gateway import ledger, oversight
+from shuzhi.gateway import oversight
 from tests.conftest import World
-from tests.gateway.data import CODE
-
-
-def _entry(session, at: datetime, consumer: str = "zj_health_app", **extra: object) -> None:
-    entry = {
-        "at": at,
-        "request_id": "r" * 32,
-        "consumer_code": consumer,
-        "access_key": "SZTEST",
-        "end_user": None,
-        "purpose": None,
-        "operation": "read",
-        "target": CODE,
-        "grant_id": None,
-        "method": "GET",
-        "path": f"/gateway/v1/resources/{CODE}/records",
-        "fields": [],
-        "masking": {},
-        "rows": 5,
-        "lookup": None,
-        "status": 200,
-        "outcome": "ok",
-        "latency_ms": 3,
-        "response_sha256": "0" * 64,
-        **extra,
-    }
-    ledger.append(session, **entry)
+from tests.gateway.data import log_call
 
 
 @pytest.fixture
@@ -55,10 +29,10 @@ def test_usage_sums_calls_refusals_and_rows_by_day_consumer_and_resource(
     now = clock.now()
     with db.transaction() as session:
         for minutes in range(3):
-            _entry(session, now - timedelta(minutes=minutes), purpose="案件A")
-        _entry(session, now, status=403, outcome="no-grant", rows=0)
-        _entry(session, now - timedelta(days=1), consumer="hz_police_app", rows=7)
-        _entry(session, now - timedelta(days=40), consumer="hz_police_app", rows=100)
+            log_call(session, now - timedelta(minutes=minutes), purpose="案件A")
+        log_call(session, now, status=403, outcome="no-grant", rows=0)
+        log_call(session, now - timedelta(days=1), consumer="hz_police_app", rows=7)
+        log_call(session, now - timedelta(days=40), consumer="hz_police_app", rows=100)
     with db.session() as session:
         report = oversight.usage(session, actor=SYSTEM, days=30)
     by_consumer = {item.key: (item.calls, item.refused, item.rows) for item in report.by_consumer}
@@ -76,7 +50,7 @@ def test_usage_of_a_department_is_its_own_systems_and_resources_only(
 ) -> None:
     db = sqlite_world.database
     with db.transaction() as session:
-        _entry(session, clock.now(), consumer="zj_health_app", target="other_resource")
+        log_call(session, clock.now(), consumer="zj_health_app", target="other_resource")
     with db.session() as session:
         # the health commission's officer has no consumer called zj_health_app registered
         # (none exist in this world), nor provides other_resource
@@ -96,9 +70,9 @@ def test_many_distinct_lookups_in_a_day_are_flagged_with_the_count(
     now = clock.now()
     with db.transaction() as session:
         for number in range(8):
-            _entry(session, now - timedelta(minutes=number), lookup=f"{number:032x}")
+            log_call(session, now - timedelta(minutes=number), lookup=f"{number:032x}")
         for number in range(4):  # another consumer stays under the line
-            _entry(session, now, consumer="hz_police_app", lookup=f"{number:032x}")
+            log_call(session, now, consumer="hz_police_app", lookup=f"{number:032x}")
     with db.session() as session:
         found = oversight.flags(session, actor=SYSTEM).data
     walking = [flag for flag in found if flag.kind == "distinct_lookups"]
@@ -113,9 +87,9 @@ def test_calls_at_machine_regular_intervals_without_purpose_are_flagged(
     start = clock.now() - timedelta(hours=3)
     with db.transaction() as session:
         for number in range(30):  # every 300 s, no purpose
-            _entry(session, start + timedelta(seconds=300 * number))
+            log_call(session, start + timedelta(seconds=300 * number))
         for number in range(30):  # a person: irregular, and with a purpose
-            _entry(
+            log_call(
                 session,
                 start + timedelta(seconds=37 * number * number),
                 consumer="hz_police_app",
@@ -136,9 +110,9 @@ def test_calls_outside_working_hours_are_flagged_with_the_hours(
     night = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
     with db.transaction() as session:
         for number in range(25):
-            _entry(session, night + timedelta(minutes=5 * number), purpose="夜间")
+            log_call(session, night + timedelta(minutes=5 * number), purpose="夜间")
         for _ in range(25):  # office hours: 10:00 Beijing
-            _entry(session, datetime(2026, 11, 24, 2, 0, tzinfo=UTC), consumer="hz_police_app")
+            log_call(session, datetime(2026, 11, 24, 2, 0, tzinfo=UTC), consumer="hz_police_app")
     with db.session() as session:
         found = oversight.flags(session, actor=SYSTEM).data
     night_flags = [flag for flag in found if flag.kind == "off_hours"]

@@ -20,12 +20,12 @@ from shuzhi.client import Client, GatewayError
 from shuzhi.core import clock
 from shuzhi.core.permissions import SYSTEM
 from shuzhi.core.settings import get_settings
-from shuzhi.gateway import ledger, oversight, queries, service
+from shuzhi.gateway import oversight, queries, service
 from shuzhi.gateway.models import Application, Consumer, Credential, Grant
 from shuzhi.gateway.schemas import ApplicationCreate, Decision
 from shuzhi.web.flash import COOKIE as FLASH_COOKIE
 from tests.conftest import World, add_user, resource_doc
-from tests.gateway.data import FIELDS, NAMES, load_people, make_consumer
+from tests.gateway.data import FIELDS, NAMES, load_people, log_call, make_consumer
 from tests.lake.data import publish
 from tests.web.support import csrf_of, flashed, login
 
@@ -576,29 +576,7 @@ def test_the_access_log_verifies_its_chain_only_when_asked(
 
 def _entry(session: Any, at: Any, consumer: str = CONSUMER, **extra: Any) -> None:
     """An access-log entry as the gateway writes it for a call."""
-    entry = {
-        "at": at,
-        "request_id": "r" * 32,
-        "consumer_code": consumer,
-        "access_key": "SZTEST",
-        "end_user": None,
-        "purpose": None,
-        "operation": "read",
-        "target": CODE,
-        "grant_id": None,
-        "method": "GET",
-        "path": f"/gateway/v1/resources/{CODE}/records",
-        "fields": [],
-        "masking": {},
-        "rows": 5,
-        "lookup": None,
-        "status": 200,
-        "outcome": "ok",
-        "latency_ms": 3,
-        "response_sha256": "0" * 64,
-        **extra,
-    }
-    ledger.append(session, **entry)
+    log_call(session, at, consumer, **extra)
 
 
 def _totals(html: str, testid: str) -> dict[str, tuple[int, int, int]]:
