@@ -25,6 +25,8 @@ from shuzhi.gateway import queries, service
 from shuzhi.gateway.models import Application, Consumer, Nonce, Usage
 from shuzhi.gateway.rules import NotShared
 from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision
+from shuzhi.notify.models import Notification
+from shuzhi.orgs.models import User
 from tests.conftest import World
 from tests.gateway.data import people_doc
 from tests.gateway.management import (
@@ -624,6 +626,19 @@ def test_the_masking_setting_changes_the_mode(
 # -- background jobs ---------------------------------------------------------------------
 
 
+def escalation_notices(m: Management) -> dict[str, list[tuple[str, str]]]:
+    with m.db.session() as session:
+        rows = session.execute(
+            select(User.username, Notification.link, Notification.kind)
+            .join(User, User.id == Notification.user_id)
+            .order_by(Notification.id)
+        ).all()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for username, link, kind in rows:
+        found.setdefault(username, []).append((link, kind))
+    return found
+
+
 def test_an_overdue_application_escalates(m: Management, pin: Pin) -> None:
     pin(FRIDAY)
     application_id = m.apply(HEALTH, CONDITIONAL)
@@ -639,8 +654,13 @@ def test_an_overdue_application_escalates(m: Management, pin: Pin) -> None:
     [escalated] = m.history("gateway_application", application_id)
     assert (escalated.transition, escalated.actor_name) == ("escalate", "system")
     assert escalated.comment == "no decision by 2024-06-14 10:00 UTC"
+    # the platform's operators are told, once; the departments' officers are not
+    notices = escalation_notices(m)
+    link = f"/gateway/applications/{application_id}"
+    assert notices == {"admin": [(link, "application_escalated")]}
     # escalated once only; and the provider may still decide
     assert service.escalate_overdue(m.db) == 0
+    assert escalation_notices(m) == notices
     m.decide(application_id, actor="gat_officer")
     assert m.application(application_id).state == "approved"
 

@@ -44,6 +44,7 @@ from shuzhi.gateway.rules import (
     Right,
 )
 from shuzhi.gateway.schemas import ApplicationCreate, ConsumerCreate, Decision, ServiceCreate
+from shuzhi.notify import service as notify
 from shuzhi.orgs import queries as orgs_queries
 from shuzhi.regions import queries as regions
 
@@ -689,7 +690,8 @@ def register_service(
 
 
 def escalate_overdue(db: Database, _worker: str = "") -> int:
-    """Pending applications past their decision deadline go to the platform operator."""
+    """Pending applications past their decision deadline go to the platform operator:
+    escalated, and a notice in the inbox of everyone who runs the gateway."""
     with db.transaction() as session:
         overdue = list(
             session.scalars(
@@ -698,6 +700,7 @@ def escalate_overdue(db: Database, _worker: str = "") -> int:
                 )
             )
         )
+        operators = orgs_queries.users_who(session, "gateway.operate", None) if overdue else []
         for application in overdue:
             APPLICATION.fire(
                 session,
@@ -707,6 +710,20 @@ def escalate_overdue(db: Database, _worker: str = "") -> int:
                 scope=None,
                 object_id=str(application.id),
                 comment=f"no decision by {application.due_at:%Y-%m-%d %H:%M} UTC",
+            )
+            notify.notify(
+                session,
+                user_ids=operators,
+                key=f"gateway_application:{application.id}:escalated",
+                kind="application_escalated",
+                title=(
+                    f"共享申请 #{application.id}（{application.consumer.name} 申请"
+                    f"{application.resource.name}）逾期未决，请督办"
+                ),
+                body=application.purpose,
+                link=f"/gateway/applications/{application.id}",
+                object_type="gateway_application",
+                object_id=str(application.id),
             )
     return len(overdue)
 

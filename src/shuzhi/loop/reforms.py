@@ -68,6 +68,7 @@ from shuzhi.loop.models import (
 from shuzhi.loop.rules import MILESTONE
 from shuzhi.loop.schemas import ApplyReport, MilestoneAction, ReformSpec
 from shuzhi.notify import service as notify
+from shuzhi.orgs import queries as orgs_queries
 from shuzhi.orgs.models import Department
 from shuzhi.regions.models import Region
 
@@ -557,7 +558,7 @@ def milestone_act(
     named = f"改革 {reform.code} 里程碑「{milestone.name}」"
     key = f"{action.transition}:v{version.version}"
     if action.transition == "submit":
-        verifiers = loop_service.users_who(session, "loop.verify", scope)
+        verifiers = orgs_queries.users_who(session, "loop.verify", scope)
         _tell(
             session,
             reform,
@@ -568,7 +569,7 @@ def milestone_act(
             title=f"{named}已提交，请核验",
         )
     elif action.transition == "send_back":
-        keepers = loop_service.users_who(
+        keepers = orgs_queries.users_who(
             session, "loop.check_in", scope, department_id=reform.lead_department_id
         )
         _tell(
@@ -700,7 +701,7 @@ def _remind(session: Session, reforms: Sequence[Reform], *, today: date, setting
             kind = f"{'overdue' if late else 'approaching'}:{milestone.due.isoformat()}"
             if not _once(session, milestone, kind):
                 continue
-            keepers = loop_service.users_who(
+            keepers = orgs_queries.users_who(
                 session,
                 "loop.check_in",
                 lead_scope(reform),

@@ -32,7 +32,7 @@ from shuzhi.loop.rules import MILESTONE, PROBLEM, UNRECOVERED, Channel
 from shuzhi.loop.schemas import ProblemAction, ProblemCreate, ProblemUpdate
 from shuzhi.notify import service as notify
 from shuzhi.orgs import queries as orgs
-from shuzhi.orgs.models import Department, Role, RoleGrant, User
+from shuzhi.orgs.models import Department
 from shuzhi.regions import queries as regions
 from shuzhi.regions.models import Region
 
@@ -92,38 +92,6 @@ def counterpart(session: Session, owner: Department, region_code: str) -> Depart
 
 
 # -- telling people ---------------------------------------------------------------------
-
-
-def _actors(session: Session) -> dict[int, Actor]:
-    cache = session.info.get("loop_actors")
-    if cache is None:
-        cache = session.info["loop_actors"] = {}
-    return cache
-
-
-def users_who(
-    session: Session, action: str, scope: Scope, *, department_id: int | None = None
-) -> list[int]:
-    """Active users who may do ``action`` on ``scope`` (only those of ``department_id``
-    when given)."""
-    query = (
-        select(User)
-        .join(RoleGrant, RoleGrant.user_id == User.id)
-        .join(Role, Role.code == RoleGrant.role_code)
-        .where(User.active.is_(True))
-        .distinct()
-    )
-    if department_id is not None:
-        query = query.where(User.department_id == department_id)
-    actors = _actors(session)
-    found = []
-    for account in session.scalars(query):
-        actor = actors.get(account.id)
-        if actor is None:
-            actor = actors[account.id] = orgs.actor_for(session, account)
-        if allowed(actor, action, scope):
-            found.append(account.id)
-    return found
 
 
 def _tell(
@@ -299,7 +267,9 @@ def assign(
         session,
         problem,
         event=name,
-        user_ids=users_who(session, "loop.rectify", scope_of(problem), department_id=department.id),
+        user_ids=orgs.users_who(
+            session, "loop.rectify", scope_of(problem), department_id=department.id
+        ),
         kind="assigned",
         title=f"交办问题 {problem.code}，整改期限 {problem.deadline.isoformat()}",
     )
@@ -388,7 +358,7 @@ def act(
     scope = scope_of(problem)
     if action.transition == "request_closure":
         problem.rectifier_id = actor.id
-        verifiers = [u for u in users_who(session, "loop.verify", scope) if u != actor.id]
+        verifiers = [u for u in orgs.users_who(session, "loop.verify", scope) if u != actor.id]
         _tell(
             session,
             problem,
@@ -398,7 +368,9 @@ def act(
             title=f"问题 {problem.code} 申请销号，请核验",
         )
     elif action.transition == "send_back":
-        rectifiers = users_who(session, "loop.rectify", scope, department_id=problem.department_id)
+        rectifiers = orgs.users_who(
+            session, "loop.rectify", scope, department_id=problem.department_id
+        )
         _tell(
             session,
             problem,
@@ -662,7 +634,7 @@ def on_warning_changes(db: Database, changes: Sequence[dict[str, Any]]) -> None:
                 session,
                 problem,
                 event="warning_recovered",
-                user_ids=users_who(session, "loop.verify", scope_of(problem)),
+                user_ids=orgs.users_who(session, "loop.verify", scope_of(problem)),
                 kind="warning_recovered",
                 title=f"问题 {problem.code} 关联预警已恢复，可以核验销号",
             )
@@ -710,7 +682,7 @@ def remind(db: Database, _worker: str = "", *, settings: Settings | None = None)
 
         def told(problem: Problem) -> list[int]:
             if problem.department_id not in people:
-                people[problem.department_id] = users_who(
+                people[problem.department_id] = orgs.users_who(
                     session, "loop.rectify", scope_of(problem), department_id=problem.department_id
                 )
             return people[problem.department_id]
@@ -765,7 +737,7 @@ def _escalate(session: Session, problem: Problem, *, level: int) -> int:
         problem,
         event=f"escalated:{problem.escalation}",
         key=f"problem:{problem.id}:escalated:{problem.escalation}",
-        user_ids=users_who(
+        user_ids=orgs.users_who(
             session,
             "loop.rectify",
             Scope(department_id=upper.id, region_code=upper.region_code),

@@ -202,3 +202,35 @@ def tokens_of(session: Session, user_id: int, *, kind: str = "api") -> list[ApiT
 
 def count_departments(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Department)) or 0
+
+
+def _actors(session: Session) -> dict[int, Actor]:
+    cache = session.info.get("orgs_actors")
+    if cache is None:
+        cache = session.info["orgs_actors"] = {}
+    return cache
+
+
+def users_who(
+    session: Session, action: str, scope: Scope | None, *, department_id: int | None = None
+) -> list[int]:
+    """Active users who may do ``action`` on ``scope`` (platform-wide when None; only those
+    of ``department_id`` when given)."""
+    query = (
+        select(User)
+        .join(RoleGrant, RoleGrant.user_id == User.id)
+        .join(Role, Role.code == RoleGrant.role_code)
+        .where(User.active.is_(True))
+        .distinct()
+    )
+    if department_id is not None:
+        query = query.where(User.department_id == department_id)
+    actors = _actors(session)
+    found = []
+    for account in session.scalars(query):
+        actor = actors.get(account.id)
+        if actor is None:
+            actor = actors[account.id] = actor_for(session, account)
+        if allowed(actor, action, scope):
+            found.append(account.id)
+    return found
