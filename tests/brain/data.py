@@ -210,9 +210,12 @@ INDICATORS = [
 ]
 
 
-def define(db: Database, indicators: list[dict[str, Any]] | None = None) -> None:
+def define(
+    db: Database, indicators: list[dict[str, Any]] | None = None, *, source: str = "test.yaml"
+) -> service.ApplyResult:
+    """Apply an indicator file (the test indicators unless given), as `brain apply` does."""
     import yaml
 
     text = yaml.safe_dump({"indicators": indicators or INDICATORS}, allow_unicode=True)
     with db.transaction() as session:
-        service.apply(session, actor=SYSTEM, text=text, source="test.yaml")
+        return service.apply(session, actor=SYSTEM, text=text, source=source)

@@ -226,14 +226,8 @@ def test_unknown_indicator_and_cycles_are_refused(brain_db: Database) -> None:
 
 
 def test_a_derived_indicator_may_name_one_further_down_the_file(brain_db: Database) -> None:
-    import yaml
-
-    text = yaml.safe_dump(
-        {"indicators": [derived("d_top", "d_mid * 2"), derived("d_mid", "cases + 1")]},
-        allow_unicode=True,
-    )
-    with brain_db.transaction() as session:
-        result = service.apply(session, actor=SYSTEM, text=text, source="forward.yaml")
+    file = [derived("d_top", "d_mid * 2"), derived("d_mid", "cases + 1")]
+    result = define(brain_db, file, source="forward.yaml")
     assert result.created == ["d_top", "d_mid"]  # as the file lists them
     service.compute(brain_db, actor=SYSTEM)
     assert value("d_mid", SHANGCHENG, "month", JAN) == 11
@@ -241,19 +235,13 @@ def test_a_derived_indicator_may_name_one_further_down_the_file(brain_db: Databa
 
 
 def test_a_file_may_reroute_a_chain_through_a_stored_indicator(brain_db: Database) -> None:
-    import yaml
-
     # stored: d_s reads d_b, which reads d_a
     define(brain_db, [derived("d_a", "cases + 1"), derived("d_b", "d_a * 2"),
                       derived("d_s", "d_b + 1")])  # fmt: skip
     # the file turns the chain round: d_a reads d_s, d_b no longer reads d_a; saving d_a
     # before d_b (file order) would meet the stored d_b and a cycle d_a → d_s → d_b → d_a
-    text = yaml.safe_dump(
-        {"indicators": [derived("d_a", "d_s * 10"), derived("d_b", "cases * 2")]},
-        allow_unicode=True,
-    )
-    with brain_db.transaction() as session:
-        result = service.apply(session, actor=SYSTEM, text=text, source="reroute.yaml")
+    file = [derived("d_a", "d_s * 10"), derived("d_b", "cases * 2")]
+    result = define(brain_db, file, source="reroute.yaml")
     assert result.updated == ["d_a", "d_b"]  # as the file lists them
     service.compute(brain_db, actor=SYSTEM)
     assert value("d_b", SHANGCHENG, "month", JAN) == 20
@@ -264,30 +252,21 @@ def test_a_file_may_reroute_a_chain_through_a_stored_indicator(brain_db: Databas
 def test_a_cycle_through_a_stored_indicator_is_refused_and_nothing_saved(
     brain_db: Database,
 ) -> None:
-    import yaml
-
     define(brain_db, [derived("d_a", "cases + 1"), derived("d_s", "d_a * 2")])
     with brain_db.session() as session:
         before = queries.specs(session)
-    text = yaml.safe_dump(
-        {"indicators": [derived("d_new", "cases * 3"), derived("d_a", "d_s + 1")]},
-        allow_unicode=True,
-    )
+    file = [derived("d_new", "cases * 3"), derived("d_a", "d_s + 1")]
     cycle = r"^cycle\.yaml: derived indicators form a cycle: (d_a → d_s → d_a|d_s → d_a → d_s)$"
-    with pytest.raises(ValidationFailed, match=cycle), brain_db.transaction() as session:
-        service.apply(session, actor=SYSTEM, text=text, source="cycle.yaml")
+    with pytest.raises(ValidationFailed, match=cycle):
+        define(brain_db, file, source="cycle.yaml")
     with brain_db.session() as session:
         assert queries.specs(session) == before
 
 
 def test_applying_the_same_file_twice_changes_nothing(brain_db: Database) -> None:
-    import yaml
-
     from tests.brain.data import INDICATORS
 
-    text = yaml.safe_dump({"indicators": INDICATORS}, allow_unicode=True)
-    with brain_db.transaction() as session:
-        result = service.apply(session, actor=SYSTEM, text=text, source="again.yaml")
+    result = define(brain_db, source="again.yaml")
     assert result.created == [] and result.updated == []
     assert len(result.unchanged) == len(INDICATORS)
 
