@@ -24,10 +24,10 @@ class LabeledEnum(StrEnum):
         return self.zh if locale.startswith("zh") else self.en
 
     @classmethod
-    def label_of(cls, code: str) -> str:
-        """The Chinese label of a code, or the code itself when it is not one of these."""
+    def label_of(cls, code: str, locale: str = "zh-CN") -> str:
+        """The label of a code, or the code itself when it is not one of these."""
         known = cls._value2member_map_.get(code)
-        return known.zh if isinstance(known, LabeledEnum) else code
+        return known.label(locale) if isinstance(known, LabeledEnum) else code
 
     @classmethod
     def choices(cls) -> str:

@@ -48,6 +48,7 @@ LABELS: dict[str, type[enums.LabeledEnum]] = {
     "batch_state": lake_rules.BatchState,
     "mode": lake_rules.Mode,
     "mask_mode": gateway_rules.MaskMode,
+    "credential_state": gateway_rules.CredentialState,
     "right": gateway_rules.Right,
     "grain": brain_rules.Grain,
     "direction": brain_rules.Direction,
@@ -123,12 +124,7 @@ def label(locale: str) -> Any:
         if value is None:
             return ""
         enum = LABELS.get(kind)
-        if enum is None:
-            return value
-        try:
-            return enum(value).label(locale)
-        except ValueError:
-            return value
+        return value if enum is None else enum.label_of(value, locale)
 
     return _label
 
