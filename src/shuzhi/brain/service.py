@@ -210,7 +210,9 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
     try:
         merged = _check(session, specs)
     except ShuzhiError as exc:
-        raise type(exc)(Message("{source}: {detail}", source=source, detail=exc.detail)) from None
+        raise exc.reworded(
+            Message("{source}: {detail}", source=source, detail=exc.detail)
+        ) from None
     result = ApplyResult(created=[], updated=[], unchanged=[])
     by_code = {spec.code: spec for spec in specs}
     # Saved inputs first, as each save checks against what is stored, and ordered over the
@@ -225,7 +227,7 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
             try:
                 _, changed = save(session, actor=actor, spec=spec)
             except ShuzhiError as exc:
-                raise type(exc)(
+                raise exc.reworded(
                     Message(
                         "{source}: indicator {code}: {detail}",
                         source=source,
@@ -336,7 +338,7 @@ def set_targets(
             )
             rows = _target_rows(session, entry, regions=regions)
         except ShuzhiError as exc:
-            raise type(exc)(
+            raise exc.reworded(
                 Message(
                     "{where}: target #{index}: {detail}",
                     where=where,
@@ -573,7 +575,7 @@ def apply_rules(session: Session, *, actor: Actor, text: str, source: str) -> Ap
         try:
             _, changed = save_rule(session, actor=actor, spec=spec)
         except ShuzhiError as exc:
-            raise type(exc)(
+            raise exc.reworded(
                 Message("{source}: {detail}", source=source, detail=exc.detail)
             ) from None
         _tally(result, spec.code, existed=existed is not None, changed=changed)

@@ -267,7 +267,7 @@ def apply(session: Session, *, actor: Actor, text: str, source: str) -> ApplyRes
             )
             (result.updated if existing.version != version else result.unchanged).append(data.code)
         except ShuzhiError as exc:
-            raise type(exc)(
+            raise exc.reworded(
                 Message(
                     "{source}: resource {code}: {detail}",
                     source=source,

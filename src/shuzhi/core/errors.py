@@ -41,6 +41,15 @@ class ShuzhiError(Exception):
         self.detail = detail
         self.field = field
 
+    def reworded(self, detail: str) -> ShuzhiError:
+        """The same refusal (its kind, field and headers) said with ``detail``, such as the
+        detail prefixed with where in a file it happened."""
+        found = type(self).__new__(type(self))
+        found.__dict__.update(self.__dict__)
+        Exception.__init__(found, detail)
+        found.detail = detail
+        return found
+
     @property
     def headers(self) -> dict[str, str]:
         """HTTP headers the answer carries (``WWW-Authenticate``, ``Retry-After``)."""
